@@ -1,0 +1,60 @@
+#pragma once
+// Reading Hugging Face checkpoint weights. A Checkpoint indexes every tensor of a model directory without
+// converting anything; tensors are read on request, as stored (borrowed from a memory map where possible) or
+// converted to F32. Supported layouts, probed in this order:
+//   model.safetensors
+//   model.safetensors.index.json + the shards it names
+//   pytorch_model.bin                    (PyTorch zip archive: data.pkl + data/<key> storages)
+//   pytorch_model.bin.index.json + the shards it names
+// Dtypes F32, F16 and BF16 load as model weights; anything malformed throws umt5::Error with a one-line message
+// naming the file and the tensor.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace umt5 {
+
+struct TensorInfo {
+    std::string name;        // checkpoint key, e.g. "encoder.block.0.layer.0.SelfAttention.q.weight"
+    DType dtype = DType::F32;
+    Shape shape;
+    std::string file;        // file (path as given) that holds the tensor, for error messages
+};
+
+class Checkpoint {
+public:
+    // Indexes the weights in `dir`; throws umt5::Error when no supported weight file exists or one is malformed.
+    static Checkpoint open(const std::filesystem::path& dir);
+    // Indexes one weight file (.safetensors or .bin) directly.
+    static Checkpoint open_file(const std::filesystem::path& file);
+
+    Checkpoint();
+    ~Checkpoint();
+    Checkpoint(Checkpoint&&) noexcept;
+    Checkpoint& operator=(Checkpoint&&) noexcept;
+
+    bool contains(const std::string& name) const;
+    std::vector<std::string> names() const;       // sorted
+    const TensorInfo& info(const std::string& name) const;  // throws when missing
+    // The files the weights were read from (one per shard).
+    std::vector<std::filesystem::path> files() const;
+
+    // The tensor as stored. May borrow from a memory map owned by this Checkpoint: keep the Checkpoint alive.
+    Tensor get(const std::string& name) const;
+    // The tensor converted to F32 (owned). If `expected` is not empty the stored shape must equal it;
+    // otherwise throws "FILE: tensor NAME has shape [..], expected [..]".
+    Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Writes tensors (any dtype) as a safetensors file, atomically: a temporary file beside `path`, then rename.
+void write_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors);
+
+}  // namespace umt5

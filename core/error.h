@@ -1,0 +1,14 @@
+#pragma once
+// The one exception type the core throws: a one-line message meant for the user, naming the file and the
+// object (tensor, key, field) at fault.
+#include <stdexcept>
+#include <string>
+
+namespace umt5 {
+
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+}  // namespace umt5

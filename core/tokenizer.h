@@ -1,0 +1,56 @@
+#pragma once
+// Tokenization through the sentencepiece library, and streaming detokenization that only ever emits complete
+// UTF-8 text.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace umt5 {
+
+class Tokenizer {
+public:
+    // Loads spiece.model; throws umt5::Error naming the file when it is missing or corrupt.
+    static Tokenizer load(const std::filesystem::path& model_file);
+
+    Tokenizer();
+    ~Tokenizer();
+    Tokenizer(Tokenizer&&) noexcept;
+    Tokenizer& operator=(Tokenizer&&) noexcept;
+
+    // Sentencepiece ids of `text` WITHOUT the trailing eos. Throws umt5::Error on invalid UTF-8.
+    std::vector<int> encode(const std::string& text) const;
+    // Text of `ids`; ids at or past piece_count() (umT5 pads its vocabulary) and control ids decode to nothing.
+    std::string decode(const std::vector<int>& ids) const;
+    int piece_count() const;
+    std::string id_to_piece(int id) const;  // "" for ids out of range
+    int eos_id() const;                     // 1 for T5 models
+    bool is_byte_piece(int id) const;       // pieces like <0xE3>
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Turns a stream of generated ids into text increments. Byte-fallback pieces are held back until the UTF-8
+// character they encode is complete, so every string returned is valid UTF-8 and the concatenation of all
+// increments plus flush() equals tokenizer.decode(all ids).
+class StreamingDecoder {
+public:
+    explicit StreamingDecoder(const Tokenizer& tokenizer);
+    // Text that became complete with this id ("" if nothing did yet).
+    std::string push(int id);
+    // Whatever is still held back (an incomplete byte sequence decodes as the tokenizer decodes it).
+    std::string flush();
+    void reset();
+
+private:
+    const Tokenizer* tokenizer_;
+    std::vector<int> ids_;
+    std::string emitted_;
+};
+
+// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool is_valid_utf8(const std::string& text);
+
+}  // namespace umt5

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the project needs to build, run and test. Idempotent: packages that are
+# already present are skipped without touching the network.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  qt6-base-dev qt6-charts-dev qt6-tools-dev libqt6svg6 qt6-l10n-tools
+  libgl1-mesa-dev libxkbcommon-dev
+  libdnnl-dev libsentencepiece-dev libzip-dev nlohmann-json3-dev
+  xvfb xauth
+  # Fonts the app relies on for Arabic, Hebrew, Devanagari and CJK text.
+  fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+)
+if [[ "${UMT5_WITH_PYTHON_TOOLS:-0}" == 1 ]]; then
+  # Only needed to regenerate test fixtures and for the PyTorch comparison in bench/.
+  PACKAGES+=(python3-torch python3-sentencepiece python3-numpy)
+fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  echo "Installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
