@@ -1,5 +1,6 @@
 #pragma once
 // Model hyper-parameters, read from a Hugging Face config.json (T5/umT5 field names and defaults).
+#include <cstdint>
 #include <filesystem>
 #include <string>
 

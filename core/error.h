@@ -11,4 +11,10 @@ public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// Thrown when a caller's stop flag interrupts loading, encoding or generation.
+class Cancelled : public Error {
+public:
+    Cancelled() : Error("cancelled") {}
+};
+
 }  // namespace umt5

@@ -1,0 +1,68 @@
+#pragma once
+// The umT5 decoder: blocks of causal self-attention (own position bias per block), cross-attention over the
+// encoder output (no position bias) and feed-forward, each behind an RMS norm with a residual; a final RMS norm
+// and the output projection (lm_head, or the tied embedding scaled by d_model^-0.5).
+#include <vector>
+
+#include "core/attention.h"
+#include "core/feed_forward.h"
+#include "core/kv_cache.h"
+
+namespace umt5 {
+
+struct DecoderBlockWeights {
+    AttentionWeights self_attention;   // "decoder.block.N.layer.0.SelfAttention"
+    Tensor self_attention_norm;        // "decoder.block.N.layer.0.layer_norm.weight" [d_model]
+    AttentionWeights cross_attention;  // "decoder.block.N.layer.1.EncDecAttention"
+    Tensor cross_attention_norm;       // "decoder.block.N.layer.1.layer_norm.weight" [d_model]
+    FeedForwardWeights feed_forward;   // "decoder.block.N.layer.2.DenseReluDense"
+    Tensor feed_forward_norm;          // "decoder.block.N.layer.2.layer_norm.weight" [d_model]
+};
+
+class DecoderBlock {
+public:
+    DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config);
+    // Fills `cross` with this block's cross-attention keys and values of the encoder output [rows, d_model].
+    void compute_cross(const float* encoder_out, int64_t rows, KVBuffer& cross, Workspace& ws) const;
+    // hidden [rows, d_model] at decoder positions layer.self_attention.length() + i, updated in place; appends
+    // their self-attention K/V to `layer`.
+    void forward(float* hidden, int64_t rows, KVCache::Layer& layer, Workspace& ws) const;
+
+private:
+    Attention self_attention_;
+    Tensor self_attention_norm_;
+    Attention cross_attention_;
+    Tensor cross_attention_norm_;
+    FeedForward feed_forward_;
+    Tensor feed_forward_norm_;
+    int64_t d_model_;
+    float eps_;
+};
+
+class Decoder {
+public:
+    // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "decoder.final_layer_norm.weight";
+    // `lm_head`: "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
+    Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head, bool tied,
+            const ModelConfig& config);
+
+    int64_t layer_count() const { return static_cast<int64_t>(blocks_.size()); }
+    int64_t vocab_size() const { return lm_head_.out_features(); }
+
+    // Replaces the cache's cross-attention K/V with those of `encoder_out` [rows, d_model].
+    void compute_cross(const float* encoder_out, int64_t rows, KVCache& cache, Workspace& ws) const;
+    // Runs `rows` tokens at positions cache.length(), cache.length() + 1, ... and appends their self-attention K/V.
+    // Writes logits [logit_rows, vocab] of the last `logit_rows` of them (0 = none).
+    void forward(const int* ids, int64_t rows, KVCache& cache, Workspace& ws, float* logits, int64_t logit_rows) const;
+
+private:
+    Tensor embedding_;
+    std::vector<DecoderBlock> blocks_;
+    Tensor final_norm_;
+    Linear lm_head_;
+    float output_scale_;
+    int64_t d_model_;
+    float eps_;
+};
+
+}  // namespace umt5

@@ -1,0 +1,39 @@
+#include "core/feed_forward.h"
+
+#include <algorithm>
+
+#include "core/ops.h"
+
+namespace umt5 {
+
+FeedForward::FeedForward(FeedForwardWeights weights, const ModelConfig& config)
+    : wi_0_(std::move(weights.wi_0)),
+      wo_(std::move(weights.wo)),
+      gated_(config.is_gated_act),
+      activation_(config.dense_act_fn == "relu"   ? Activation::Relu
+                  : config.dense_act_fn == "gelu" ? Activation::GeluErf
+                                                  : Activation::GeluTanh),
+      d_ff_(config.d_ff) {
+    if (gated_) wi_1_ = Linear(std::move(weights.wi_1));
+}
+
+void FeedForward::forward(const float* x, int64_t rows, float* residual, Workspace& ws) const {
+    const size_t count = static_cast<size_t>(rows * d_ff_);
+    // hidden [rows, d_ff] = act(x wi_0^T) (* x wi_1^T)
+    float* hidden = ws.get(Workspace::FeedGate, count);
+    wi_0_.forward(x, rows, hidden);
+    switch (activation_) {
+    case Activation::GeluTanh: for (size_t i = 0; i < count; ++i) hidden[i] = gelu_tanh(hidden[i]); break;
+    case Activation::GeluErf: for (size_t i = 0; i < count; ++i) hidden[i] = gelu_erf(hidden[i]); break;
+    case Activation::Relu: for (size_t i = 0; i < count; ++i) hidden[i] = std::max(hidden[i], 0.0f); break;
+    }
+    if (gated_) {
+        float* linear = ws.get(Workspace::FeedLinear, count);
+        wi_1_.forward(x, rows, linear);
+        for (size_t i = 0; i < count; ++i) hidden[i] *= linear[i];
+    }
+    // residual += hidden wo^T
+    wo_.forward(hidden, rows, residual, /*accumulate=*/true);
+}
+
+}  // namespace umt5

@@ -1,0 +1,59 @@
+#pragma once
+// A bias-free linear layer y = x W^T on a oneDNN matmul. The Hugging Face weight [out, in] is used in place as a
+// {in, out} memory with format tag `ba`; one primitive per row count M is created on first use and reused.
+#include <map>
+#include <mutex>
+
+#include <dnnl.hpp>
+
+#include "core/tensor.h"
+
+namespace umt5 {
+
+class Linear {
+public:
+    Linear() = default;
+    // `weight`: F32 [out_features, in_features], owned by the layer from now on.
+    explicit Linear(Tensor weight);
+    Linear(Linear&& other) noexcept;
+    Linear& operator=(Linear&& other) noexcept;
+
+    int64_t in_features() const { return weight_.dim(1); }
+    int64_t out_features() const { return weight_.dim(0); }
+    const Tensor& weight() const { return weight_; }
+
+    // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
+    void forward(const float* x, int64_t m, float* y, bool accumulate = false) const;
+
+private:
+    const dnnl::matmul& primitive(int64_t m, bool accumulate) const;
+
+    Tensor weight_;
+    mutable std::mutex mutex_;
+    mutable std::map<std::pair<int64_t, bool>, dnnl::matmul> primitives_;
+};
+
+// A batch of matrices in memory: element (b, i, j) of operand X is X.data[b * batch_stride + i * row_stride + j *
+// col_stride].
+struct StridedMatrix {
+    const float* data;
+    int64_t batch_stride;
+    int64_t row_stride;
+    int64_t col_stride;
+};
+
+// Batched products for attention, C[b] = A[b] (m x k) * B[b] (k x n), with sizes and strides given at run time
+// (one primitive, created once). A and C have unit column stride; B has unit column stride, or with
+// `b_transposed` unit row stride (B is then the transpose of a row-major matrix, as K is in Q K^T).
+class BatchedMatmul {
+public:
+    explicit BatchedMatmul(bool b_transposed);
+    void run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedMatrix a, StridedMatrix b, float* c,
+             int64_t c_batch_stride, int64_t c_row_stride) const;
+
+private:
+    bool b_transposed_;
+    dnnl::matmul primitive_;
+};
+
+}  // namespace umt5
