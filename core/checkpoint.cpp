@@ -1,0 +1,571 @@
+#include "core/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/pickle.h"
+
+namespace umt5 {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors JSON header
+constexpr uint64_t kMaxIndexBytes = 100u << 20;   // *.index.json
+constexpr uint64_t kMaxPickleBytes = 64u << 20;   // data.pkl
+
+std::string single_quoted(const std::string& s) { return "'" + s + "'"; }
+
+std::string system_error(int error) { return std::strerror(error); }
+
+// A read-only memory map of a whole file.
+class MappedFile {
+public:
+    explicit MappedFile(const fs::path& path) {
+        const std::string label = path.string();
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Error(label + ": cannot open (" + system_error(errno) + ")");
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            throw Error(label + ": not a regular file");
+        }
+        size_ = static_cast<size_t>(st.st_size);
+        if (size_ > 0) {
+            void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+            const int error = errno;
+            ::close(fd);
+            if (p == MAP_FAILED) throw Error(label + ": cannot map into memory (" + system_error(error) + ")");
+            data_ = static_cast<const uint8_t*>(p);
+        } else {
+            ::close(fd);
+        }
+    }
+    ~MappedFile() {
+        if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    }
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+
+private:
+    const uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// One weight file: a mapped safetensors file or an open PyTorch zip archive.
+struct Source {
+    fs::path path;
+    std::string label;
+    std::unique_ptr<MappedFile> map;
+    zip_t* zip = nullptr;
+    std::mutex zip_mutex;  // libzip handles are not thread-safe
+
+    ~Source() {
+        if (zip) zip_discard(zip);
+    }
+};
+
+struct Entry {
+    TensorInfo info;
+    Source* source = nullptr;
+    uint64_t offset = 0;   // safetensors: byte offset in the file; zip: byte offset inside the storage
+    uint64_t nbytes = 0;
+    zip_uint64_t zip_index = 0;
+    std::string storage_key;
+};
+
+bool parse_dtype(const std::string& name, DType& out) {
+    static const std::pair<const char*, DType> table[] = {
+        {"F64", DType::F64}, {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16},
+        {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16}, {"I8", DType::I8},
+        {"U8", DType::U8},   {"BOOL", DType::Bool}};
+    for (const auto& [text, dtype] : table) {
+        if (name == text) {
+            out = dtype;
+            return true;
+        }
+    }
+    return false;
+}
+
+// numel * dtype size, or throws when it does not fit in 64 bits.
+uint64_t byte_count(int64_t numel, DType dtype, const std::string& where) {
+    const uint64_t size = dtype_size(dtype);
+    if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / size)
+        throw Error(where + " is too large");
+    return static_cast<uint64_t>(numel) * size;
+}
+
+bool is_plain_file_name(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+           name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+std::string read_small_file(const fs::path& path, uint64_t limit) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (ec) throw Error(path.string() + ": cannot read (" + ec.message() + ")");
+    if (size > limit) throw Error(path.string() + ": file is too large (" + std::to_string(size) + " bytes)");
+    std::ifstream in(path, std::ios::binary);
+    std::string text(static_cast<size_t>(size), '\0');
+    if (!in.read(text.data(), static_cast<std::streamsize>(size)))
+        throw Error(path.string() + ": cannot read");
+    return text;
+}
+
+std::string zip_message(zip_t* zip) { return zip_error_strerror(zip_get_error(zip)); }
+
+}  // namespace
+
+struct Checkpoint::Impl {
+    std::string origin;  // the directory or file the user named
+    std::vector<std::unique_ptr<Source>> sources;
+    std::map<std::string, Entry> entries;
+
+    Source& add_source(const fs::path& path) {
+        auto source = std::make_unique<Source>();
+        source->path = path;
+        source->label = path.string();
+        sources.push_back(std::move(source));
+        return *sources.back();
+    }
+
+    void add_entry(Entry entry) {
+        auto [it, inserted] = entries.emplace(entry.info.name, entry);
+        if (!inserted)
+            throw Error(entry.info.file + ": tensor " + entry.info.name + " also appears in " + it->second.info.file);
+    }
+
+    void index_safetensors(const fs::path& path);
+    void index_pytorch_zip(const fs::path& path);
+    void index_file(const fs::path& path);
+    void index_sharded(const fs::path& index_path);
+};
+
+// safetensors: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}},
+// then the data section; data_offsets are relative to the start of the data section.
+void Checkpoint::Impl::index_safetensors(const fs::path& path) {
+    Source& source = add_source(path);
+    const std::string& file = source.label;
+    source.map = std::make_unique<MappedFile>(path);
+    const uint8_t* bytes = source.map->data();
+    const uint64_t file_size = source.map->size();
+    if (file_size < 8)
+        throw Error(file + ": truncated safetensors file (" + std::to_string(file_size) +
+                    " bytes, no header length)");
+    uint64_t header_size = 0;
+    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
+    if (header_size > kMaxHeaderBytes)
+        throw Error(file + ": safetensors header length " + std::to_string(header_size) + " is absurd (over 100 MB)");
+    if (header_size > file_size - 8)
+        throw Error(file + ": safetensors header length " + std::to_string(header_size) + " exceeds the file size (" +
+                    std::to_string(file_size) + " bytes; file truncated?)");
+    const uint64_t data_start = 8 + header_size;
+    const uint64_t data_size = file_size - data_start;
+
+    json header;
+    try {
+        header = json::parse(bytes + 8, bytes + data_start);
+    } catch (const json::parse_error& e) {
+        throw Error(file + ": safetensors header is not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+    }
+    if (!header.is_object()) throw Error(file + ": safetensors header is not a JSON object");
+
+    struct Span { uint64_t begin, end; const std::string* name; };
+    std::vector<Span> spans;
+    for (const auto& [name, desc] : header.items()) {
+        if (name == "__metadata__") continue;
+        const std::string where = file + ": tensor " + name;
+        if (!desc.is_object()) throw Error(where + " has no {dtype, shape, data_offsets} description");
+
+        const auto dtype_it = desc.find("dtype");
+        if (dtype_it == desc.end() || !dtype_it->is_string()) throw Error(where + " has no dtype");
+        Entry entry;
+        entry.source = &source;
+        entry.info.name = name;
+        entry.info.file = file;
+        if (!parse_dtype(dtype_it->get<std::string>(), entry.info.dtype))
+            throw Error(where + " has unknown dtype \"" + dtype_it->get<std::string>() + "\"");
+
+        const auto shape_it = desc.find("shape");
+        if (shape_it == desc.end() || !shape_it->is_array()) throw Error(where + " has no shape");
+        for (const auto& dim : *shape_it) {
+            if (!dim.is_number_integer()) throw Error(where + " has a non-integer dimension in its shape");
+            if (dim.is_number_unsigned() && dim.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+                throw Error(where + " has a dimension too large to be real");
+            entry.info.shape.push_back(dim.get<int64_t>());
+        }
+        int64_t numel = 0;
+        try {
+            numel = shape_numel(entry.info.shape);
+        } catch (const Error& e) {
+            throw Error(where + " has an invalid shape: " + e.what());
+        }
+        const uint64_t expected_bytes = byte_count(numel, entry.info.dtype, where);
+
+        const auto offsets_it = desc.find("data_offsets");
+        if (offsets_it == desc.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+            !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned())
+            throw Error(where + " has no valid data_offsets (two non-negative integers)");
+        const uint64_t begin = (*offsets_it)[0].get<uint64_t>();
+        const uint64_t end = (*offsets_it)[1].get<uint64_t>();
+        std::string offsets = "[";
+        offsets += std::to_string(begin) + ", " + std::to_string(end) + "]";
+        if (end < begin) throw Error(where + " has data_offsets " + offsets + " that end before they begin");
+        if (end > data_size)
+            throw Error(where + " has data_offsets " + offsets + " past the end of the data (" +
+                        std::to_string(data_size) + " bytes; file truncated?)");
+        if (end - begin != expected_bytes)
+            throw Error(where + " has " + std::to_string(end - begin) + " bytes of data, but shape " +
+                        shape_string(entry.info.shape) + " of " + dtype_name(entry.info.dtype) + " needs " +
+                        std::to_string(expected_bytes));
+        entry.offset = data_start + begin;
+        entry.nbytes = expected_bytes;
+        add_entry(std::move(entry));
+        if (end > begin) spans.push_back({begin, end, &entries.at(name).info.name});
+    }
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    for (size_t i = 1; i < spans.size(); ++i) {
+        if (spans[i].begin < spans[i - 1].end)
+            throw Error(file + ": tensors " + *spans[i - 1].name + " and " + *spans[i].name + " overlap");
+    }
+}
+
+// PyTorch zip archive: <archive>/data.pkl pickles an OrderedDict of tensors whose storages are the entries
+// <archive>/data/<key>. Storages are read on request (get), so opening only parses the pickle.
+void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
+    Source& source = add_source(path);
+    const std::string& file = source.label;
+    int error_code = 0;
+    source.zip = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &error_code);
+    if (!source.zip) {
+        zip_error_t error;
+        zip_error_init_with_code(&error, error_code);
+        const std::string reason = zip_error_strerror(&error);
+        zip_error_fini(&error);
+        throw Error(file + ": not a readable PyTorch zip archive (" + reason + ")");
+    }
+    zip_t* zip = source.zip;
+
+    // The one entry "<archive>/data.pkl" names the archive prefix.
+    std::string prefix;
+    zip_int64_t pickle_index = -1;
+    const zip_int64_t count = zip_get_num_entries(zip, 0);
+    for (zip_int64_t i = 0; i < count; ++i) {
+        const char* raw_name = zip_get_name(zip, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
+        if (!raw_name) continue;
+        const std::string name = raw_name;
+        const size_t slash = name.find('/');
+        if (slash == std::string::npos || name.substr(slash + 1) != "data.pkl") continue;
+        if (pickle_index >= 0) throw Error(file + ": archive holds more than one data.pkl");
+        pickle_index = i;
+        prefix = name.substr(0, slash + 1);
+    }
+    if (pickle_index < 0) throw Error(file + ": archive has no data.pkl (not a PyTorch checkpoint)");
+
+    auto read_entry = [&](zip_uint64_t index, const std::string& what, uint64_t limit) {
+        zip_stat_t st;
+        if (zip_stat_index(zip, index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+            throw Error(file + ": cannot read " + what + " (" + zip_message(zip) + ")");
+        if (st.size > limit) throw Error(file + ": " + what + " is too large (" + std::to_string(st.size) + " bytes)");
+        std::string data(static_cast<size_t>(st.size), '\0');
+        zip_file_t* f = zip_fopen_index(zip, index, 0);
+        if (!f) throw Error(file + ": cannot read " + what + " (" + zip_message(zip) + ")");
+        const zip_int64_t got = data.empty() ? 0 : zip_fread(f, data.data(), data.size());
+        const std::string reason = got < 0 ? zip_error_strerror(zip_file_get_error(f)) : "";
+        zip_fclose(f);
+        if (got < 0) throw Error(file + ": cannot read " + what + " (" + reason + ")");
+        if (static_cast<uint64_t>(got) != data.size()) throw Error(file + ": " + what + " is truncated");
+        return data;
+    };
+    const std::string program = read_entry(static_cast<zip_uint64_t>(pickle_index), "data.pkl", kMaxPickleBytes);
+    PickleReader reader(file + ": data.pkl");
+    for (auto& [name, tensor] : reader.load_state_dict(program)) {
+        const std::string where = file + ": tensor " + name;
+        Entry entry;
+        entry.source = &source;
+        entry.info.name = name;
+        entry.info.file = file;
+        entry.info.dtype = tensor.storage.dtype;
+        entry.info.shape = tensor.shape;
+        entry.storage_key = tensor.storage.key;
+
+        int64_t numel = 0;
+        try {
+            numel = shape_numel(tensor.shape);
+        } catch (const Error& e) {
+            throw Error(where + " has an invalid shape: " + e.what());
+        }
+        // Only contiguous (row-major) tensors: what torch.save writes for a state dict.
+        if (tensor.stride.size() != tensor.shape.size())
+            throw Error(where + " has " + std::to_string(tensor.stride.size()) + " strides for shape " +
+                        shape_string(tensor.shape));
+        int64_t expected_stride = 1;
+        for (size_t i = tensor.shape.size(); i-- > 0;) {
+            if (tensor.shape[i] != 1 && numel != 0 && tensor.stride[i] != expected_stride)
+                throw Error(where + " is not contiguous (stride " + shape_string(tensor.stride) + " for shape " +
+                            shape_string(tensor.shape) + ")");
+            expected_stride *= std::max<int64_t>(tensor.shape[i], 1);  // cannot overflow: numel did not
+        }
+        if (tensor.storage_offset < 0) throw Error(where + " has a negative storage offset");
+        if (!is_plain_file_name(tensor.storage.key))
+            throw Error(where + " names an invalid storage " + single_quoted(tensor.storage.key));
+        const uint64_t storage_bytes = byte_count(tensor.storage.numel, tensor.storage.dtype, where);
+        if (tensor.storage_offset > tensor.storage.numel || numel > tensor.storage.numel - tensor.storage_offset)
+            throw Error(where + " reads past the end of its storage " + single_quoted(tensor.storage.key));
+
+        const std::string entry_name = prefix + "data/" + tensor.storage.key;
+        const zip_int64_t index = zip_name_locate(zip, entry_name.c_str(), ZIP_FL_ENC_RAW);
+        if (index < 0) throw Error(where + ": storage " + single_quoted(entry_name) + " is missing from the archive");
+        zip_stat_t st;
+        if (zip_stat_index(zip, static_cast<zip_uint64_t>(index), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+            throw Error(where + ": cannot read storage " + single_quoted(entry_name) + " (" + zip_message(zip) + ")");
+        if (st.size < storage_bytes)
+            throw Error(where + ": storage " + single_quoted(entry_name) + " holds " + std::to_string(st.size) +
+                        " bytes, but " + std::to_string(storage_bytes) + " are needed");
+        entry.zip_index = static_cast<zip_uint64_t>(index);
+        entry.offset = static_cast<uint64_t>(tensor.storage_offset) * dtype_size(entry.info.dtype);
+        entry.nbytes = byte_count(numel, entry.info.dtype, where);
+        add_entry(std::move(entry));
+    }
+}
+
+void Checkpoint::Impl::index_file(const fs::path& path) {
+    const std::string ext = path.extension().string();
+    if (ext == ".bin" || ext == ".pt" || ext == ".pth") {
+        index_pytorch_zip(path);
+    } else {
+        index_safetensors(path);
+    }
+}
+
+// {"weight_map": {tensor name: shard file name}}: every shard is a plain file beside the index.
+void Checkpoint::Impl::index_sharded(const fs::path& index_path) {
+    const std::string file = index_path.string();
+    json index;
+    try {
+        index = json::parse(read_small_file(index_path, kMaxIndexBytes));
+    } catch (const json::parse_error& e) {
+        throw Error(file + ": not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+    }
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+        throw Error(file + ": has no \"weight_map\" object");
+    const fs::path dir = index_path.parent_path();
+    std::map<std::string, std::string> shard_of;
+    std::set<std::string> shards;
+    for (const auto& [name, shard] : index["weight_map"].items()) {
+        if (!shard.is_string()) throw Error(file + ": shard of tensor " + name + " is not a string");
+        const std::string shard_name = shard.get<std::string>();
+        if (!is_plain_file_name(shard_name))
+            throw Error(file + ": shard \"" + shard_name + "\" of tensor " + name +
+                        " is not a plain file name in the model directory");
+        shard_of[name] = shard_name;
+        shards.insert(shard_name);
+    }
+    if (shards.empty()) throw Error(file + ": \"weight_map\" is empty");
+    for (const std::string& shard : shards) {
+        const fs::path shard_path = dir / shard;
+        if (!fs::is_regular_file(shard_path)) {
+            const auto it = std::find_if(shard_of.begin(), shard_of.end(), [&](const auto& p) { return p.second == shard; });
+            throw Error(file + ": shard \"" + shard + "\" (holding tensor " + it->first + ") does not exist");
+        }
+        index_file(shard_path);
+    }
+    for (const auto& [name, shard] : shard_of) {
+        const auto it = entries.find(name);
+        if (it == entries.end() || it->second.source->path.filename() != shard)
+            throw Error(file + ": tensor " + name + " is mapped to shard \"" + shard + "\", which does not contain it");
+    }
+}
+
+Checkpoint::Checkpoint() : impl_(std::make_unique<Impl>()) {}
+Checkpoint::~Checkpoint() = default;
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
+
+Checkpoint Checkpoint::open(const fs::path& dir) {
+    if (fs::is_regular_file(dir)) return open_file(dir);
+    if (!fs::is_directory(dir)) throw Error(dir.string() + ": model directory does not exist");
+    Checkpoint checkpoint;
+    checkpoint.impl_->origin = dir.string();
+    Impl& impl = *checkpoint.impl_;
+    if (fs::exists(dir / "model.safetensors")) {
+        impl.index_safetensors(dir / "model.safetensors");
+    } else if (fs::exists(dir / "model.safetensors.index.json")) {
+        impl.index_sharded(dir / "model.safetensors.index.json");
+    } else if (fs::exists(dir / "pytorch_model.bin")) {
+        impl.index_pytorch_zip(dir / "pytorch_model.bin");
+    } else if (fs::exists(dir / "pytorch_model.bin.index.json")) {
+        impl.index_sharded(dir / "pytorch_model.bin.index.json");
+    } else {
+        throw Error(dir.string() + ": no model weights (model.safetensors, model.safetensors.index.json, "
+                                   "pytorch_model.bin or pytorch_model.bin.index.json)");
+    }
+    return checkpoint;
+}
+
+Checkpoint Checkpoint::open_file(const fs::path& file) {
+    if (!fs::is_regular_file(file)) throw Error(file.string() + ": weight file does not exist");
+    Checkpoint checkpoint;
+    checkpoint.impl_->origin = file.string();
+    const std::string name = file.filename().string();
+    if (name.size() > 11 && name.ends_with(".index.json")) {
+        checkpoint.impl_->index_sharded(file);
+    } else {
+        checkpoint.impl_->index_file(file);
+    }
+    return checkpoint;
+}
+
+bool Checkpoint::contains(const std::string& name) const { return impl_->entries.count(name) != 0; }
+
+std::vector<std::string> Checkpoint::names() const {
+    std::vector<std::string> out;
+    out.reserve(impl_->entries.size());
+    for (const auto& [name, entry] : impl_->entries) out.push_back(name);
+    return out;
+}
+
+const TensorInfo& Checkpoint::info(const std::string& name) const {
+    const auto it = impl_->entries.find(name);
+    if (it == impl_->entries.end()) throw Error(impl_->origin + ": tensor " + name + " is missing");
+    return it->second.info;
+}
+
+std::vector<fs::path> Checkpoint::files() const {
+    std::vector<fs::path> out;
+    for (const auto& source : impl_->sources) out.push_back(source->path);
+    return out;
+}
+
+Tensor Checkpoint::get(const std::string& name) const {
+    info(name);  // throws when missing
+    const Entry& entry = impl_->entries.at(name);
+    Source& source = *entry.source;
+    if (source.map) {
+        const uint8_t* data = source.map->data() + entry.offset;
+        Tensor borrowed = Tensor::borrow(data, entry.info.shape, entry.info.dtype);
+        // Typed access needs element alignment; the format does not promise it, so copy when it is missing.
+        if (reinterpret_cast<uintptr_t>(data) % dtype_size(entry.info.dtype) != 0) return borrowed.clone();
+        return borrowed;
+    }
+
+    Tensor out(entry.info.shape, entry.info.dtype);
+    const std::string what = source.label + ": tensor " + name + ": storage " + single_quoted(entry.storage_key);
+    std::lock_guard<std::mutex> lock(source.zip_mutex);
+    zip_file_t* f = zip_fopen_index(source.zip, entry.zip_index, 0);
+    if (!f) throw Error(what + " cannot be read (" + zip_message(source.zip) + ")");
+    // Skip to the tensor's offset inside the storage (reading works for stored and compressed entries alike).
+    std::vector<char> skip(std::min<uint64_t>(entry.offset, 1u << 20));
+    uint64_t remaining = entry.offset;
+    bool ok = true;
+    while (ok && remaining > 0) {
+        const zip_int64_t got = zip_fread(f, skip.data(), std::min<uint64_t>(remaining, skip.size()));
+        ok = got > 0;
+        if (ok) remaining -= static_cast<uint64_t>(got);
+    }
+    auto* dst = static_cast<char*>(out.raw());
+    uint64_t done = 0;
+    while (ok && done < entry.nbytes) {
+        const zip_int64_t got = zip_fread(f, dst + done, entry.nbytes - done);
+        ok = got > 0;
+        if (ok) done += static_cast<uint64_t>(got);
+    }
+    const std::string reason = zip_error_strerror(zip_file_get_error(f));
+    zip_fclose(f);
+    if (!ok) throw Error(what + " cannot be read (" + reason + ")");
+    return out;
+}
+
+Tensor Checkpoint::get_f32(const std::string& name, const Shape& expected) const {
+    const TensorInfo& meta = info(name);
+    if (!expected.empty() && meta.shape != expected)
+        throw Error(meta.file + ": tensor " + name + " has shape " + shape_string(meta.shape) + ", expected " +
+                    shape_string(expected));
+    if (meta.dtype != DType::F32 && meta.dtype != DType::F16 && meta.dtype != DType::BF16)
+        throw Error(meta.file + ": tensor " + name + " has dtype " + dtype_name(meta.dtype) +
+                    ", expected F32, F16 or BF16");
+    return get(name).to_f32();
+}
+
+void write_safetensors(const fs::path& path, const std::map<std::string, Tensor>& tensors) {
+    const std::string file = path.string();
+    json header = json::object();
+    header["__metadata__"] = {{"format", "pt"}};
+    uint64_t offset = 0;
+    for (const auto& [name, tensor] : tensors) {
+        if (name == "__metadata__") throw Error(file + ": tensor name __metadata__ is reserved");
+        const uint64_t end = offset + tensor.nbytes();
+        header[name] = {{"dtype", dtype_name(tensor.dtype())}, {"shape", tensor.shape()},
+                        {"data_offsets", {offset, end}}};
+        offset = end;
+    }
+    std::string text = header.dump();  // keys sorted: deterministic
+    text.append((8 - (8 + text.size()) % 8) % 8, ' ');
+    std::string prefix(8, '\0');
+    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((uint64_t(text.size()) >> (8 * i)) & 0xff);
+
+    std::string temp = file + ".tmp-XXXXXX";
+    const int fd = ::mkstemp(temp.data());
+    if (fd < 0) throw Error(file + ": cannot create a temporary file (" + system_error(errno) + ")");
+    auto fail = [&](const std::string& what) {
+        const int error = errno;
+        ::close(fd);
+        ::unlink(temp.c_str());
+        throw Error(file + ": cannot " + what + " (" + system_error(error) + ")");
+    };
+    auto write_all = [&](const void* data, size_t size) {
+        const auto* p = static_cast<const char*>(data);
+        while (size > 0) {
+            const ssize_t n = ::write(fd, p, size);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) fail("write");
+            p += n;
+            size -= static_cast<size_t>(n);
+        }
+    };
+    write_all(prefix.data(), prefix.size());
+    write_all(text.data(), text.size());
+    for (const auto& [name, tensor] : tensors) {
+        if (tensor.nbytes()) write_all(tensor.raw(), tensor.nbytes());
+    }
+    if (::fchmod(fd, 0644) != 0) fail("set permissions");
+    if (::fsync(fd) != 0) fail("sync");
+    if (::close(fd) != 0) {
+        const int error = errno;
+        ::unlink(temp.c_str());
+        throw Error(file + ": cannot write (" + system_error(error) + ")");
+    }
+    if (::rename(temp.c_str(), file.c_str()) != 0) {
+        const int error = errno;
+        ::unlink(temp.c_str());
+        throw Error(file + ": cannot replace (" + system_error(error) + ")");
+    }
+    // Make the rename itself durable.
+    fs::path dir = path.parent_path();
+    if (dir.empty()) dir = ".";
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        ::fsync(dir_fd);
+        ::close(dir_fd);
+    }
+}
+
+}  // namespace umt5
