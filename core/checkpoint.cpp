@@ -138,6 +138,8 @@ struct Checkpoint::Impl {
     std::string origin;  // the directory or file the user named
     std::vector<std::unique_ptr<Source>> sources;
     std::map<std::string, Entry> entries;
+    std::map<std::string, std::string> metadata;
+    bool have_metadata = false;
 
     Source& add_source(const fs::path& path) {
         auto source = std::make_unique<Source>();
@@ -191,7 +193,17 @@ void Checkpoint::Impl::index_safetensors(const fs::path& path) {
     struct Span { uint64_t begin, end; const std::string* name; };
     std::vector<Span> spans;
     for (const auto& [name, desc] : header.items()) {
-        if (name == "__metadata__") continue;
+        if (name == "__metadata__") {
+            if (!desc.is_object()) throw Error(file + ": __metadata__ is not a JSON object");
+            std::map<std::string, std::string> values;
+            for (const auto& [key, value] : desc.items()) {
+                if (!value.is_string()) throw Error(file + ": __metadata__ value " + key + " is not a string");
+                values[key] = value.get<std::string>();
+            }
+            if (!have_metadata) metadata = std::move(values);
+            have_metadata = true;
+            continue;
+        }
         const std::string where = file + ": tensor " + name;
         if (!desc.is_object()) throw Error(where + " has no {dtype, shape, data_offsets} description");
 
@@ -505,10 +517,21 @@ Tensor Checkpoint::get_f32(const std::string& name, const Shape& expected) const
     return get(name).to_f32();
 }
 
+const std::map<std::string, std::string>& Checkpoint::metadata() const { return impl_->metadata; }
+
+std::map<std::string, std::string> read_safetensors_metadata(const fs::path& path) {
+    return Checkpoint::open_file(path).metadata();
+}
+
 void write_safetensors(const fs::path& path, const std::map<std::string, Tensor>& tensors) {
+    write_safetensors(path, tensors, {{"format", "pt"}});
+}
+
+void write_safetensors(const fs::path& path, const std::map<std::string, Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
     const std::string file = path.string();
     json header = json::object();
-    header["__metadata__"] = {{"format", "pt"}};
+    if (!metadata.empty()) header["__metadata__"] = metadata;
     uint64_t offset = 0;
     for (const auto& [name, tensor] : tensors) {
         if (name == "__metadata__") throw Error(file + ": tensor name __metadata__ is reserved");
@@ -517,7 +540,12 @@ void write_safetensors(const fs::path& path, const std::map<std::string, Tensor>
                         {"data_offsets", {offset, end}}};
         offset = end;
     }
-    std::string text = header.dump();  // keys sorted: deterministic
+    std::string text;
+    try {
+        text = header.dump();  // keys sorted: deterministic
+    } catch (const json::type_error&) {
+        throw Error(file + ": a tensor name or metadata value is not valid UTF-8");
+    }
     text.append((8 - (8 + text.size()) % 8) % 8, ' ');
     std::string prefix(8, '\0');
     for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((uint64_t(text.size()) >> (8 * i)) & 0xff);

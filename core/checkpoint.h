@@ -49,12 +49,21 @@ public:
     // otherwise throws "FILE: tensor NAME has shape [..], expected [..]".
     Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
 
+    // The "__metadata__" string map of the first safetensors file (empty when absent or for PyTorch archives).
+    const std::map<std::string, std::string>& metadata() const;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
 // Writes tensors (any dtype) as a safetensors file, atomically: a temporary file beside `path`, then rename.
+// The header carries the metadata {"format": "pt"}.
 void write_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors);
+// As above, with `metadata` as the header's "__metadata__" (left out when empty).
+void write_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata);
+// The "__metadata__" of a safetensors file, after validating the whole header like Checkpoint::open_file.
+std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path);
 
 }  // namespace umt5

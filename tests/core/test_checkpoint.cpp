@@ -355,6 +355,19 @@ void TestCheckpoint::writeRoundTrip() {
     QCOMPARE(ck.get("ids").data<int64_t>()[4], int64_t(1) << 40);
     QCOMPARE(ck.get_f32("a.bf16").data<float>()[2], 2.25f);
 
+    QCOMPARE(ck.metadata(), (std::map<std::string, std::string>{{"format", "pt"}}));
+
+    // Caller metadata replaces the default and is read back verbatim.
+    const std::map<std::string, std::string> metadata{{"format", "umt5-conversation"}, {"text", "Grüße \"x\"\n{}"}};
+    write_safetensors(path, {{"ids", ids}}, metadata);
+    QCOMPARE(read_safetensors_metadata(path), metadata);
+    write_safetensors(path, {{"ids", ids}}, {});
+    QVERIFY(read_safetensors_metadata(path).empty());
+    QVERIFY(read_file(path).find("__metadata__") == std::string::npos);
+    const std::string bad_utf8 = error_of([&] { write_safetensors(path, {{"ids", ids}}, {{"k", "\xff"}}); });
+    QCOMPARE(bad_utf8, path.string() + ": a tensor name or metadata value is not valid UTF-8");
+    QCOMPARE(read_safetensors_metadata(path).size(), size_t(0));  // the failed write left the file alone
+
     const std::string unwritable = error_of([&] { write_safetensors(dir / "missing-dir" / "x.safetensors", tensors); });
     QVERIFY2(unwritable.find("x.safetensors: cannot create a temporary file") != std::string::npos, unwritable.c_str());
 }
@@ -378,6 +391,8 @@ void TestCheckpoint::hostileSafetensors_data() {
         "safetensors header is not valid JSON (parse error at byte 17)");
     row("invalid utf8", safetensors_bytes("{\"\xff\":1}", ""), "safetensors header is not valid JSON");
     row("not an object", safetensors_bytes("[1, 2]", ""), "safetensors header is not a JSON object");
+    row("metadata not strings", safetensors_bytes(R"({"__metadata__": {"n": 1}})", ""),
+        "__metadata__ value n is not a string");
     row("description not an object", safetensors_bytes(R"({"w": 5})", ""),
         "tensor w has no {dtype, shape, data_offsets} description");
     row("missing dtype", safetensors_bytes(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", floats({1})),
