@@ -307,6 +307,13 @@ void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
         if (static_cast<uint64_t>(got) != data.size()) throw Error(file + ": " + what + " is truncated");
         return data;
     };
+    // Newer torch versions record the byte order of the storages; only little-endian data can be used as is.
+    const std::string byteorder_name = prefix + "byteorder";
+    const zip_int64_t byteorder_index = zip_name_locate(zip, byteorder_name.c_str(), ZIP_FL_ENC_RAW);
+    if (byteorder_index >= 0) {
+        const std::string order = read_entry(static_cast<zip_uint64_t>(byteorder_index), "byteorder", 64);
+        if (order != "little") throw Error(file + ": storages are stored " + order + "-endian, not little-endian");
+    }
     const std::string program = read_entry(static_cast<zip_uint64_t>(pickle_index), "data.pkl", kMaxPickleBytes);
     PickleReader reader(file + ": data.pkl");
     for (auto& [name, tensor] : reader.load_state_dict(program)) {

@@ -145,6 +145,7 @@ std::map<std::string, std::string> small_archive() {
     return {{"archive/data.pkl", state_dict_pickle(tensors)},
             {"archive/data/0", floats({1, 2, 3, 4, 5, 6})},
             {"archive/data/1", halves},
+            {"archive/byteorder", "little"},
             {"archive/version", "3\n"}};
 }
 
@@ -442,7 +443,7 @@ void TestCheckpoint::hostileSafetensors() {
 void TestCheckpoint::hostilePytorch_data() {
     QTest::addColumn<QByteArray>("pickle");          // replaces archive/data.pkl when not empty
     QTest::addColumn<QString>("drop");               // an archive entry to leave out
-    QTest::addColumn<int>("truncate");               // cut the finished zip to this many bytes when > 0
+    QTest::addColumn<int>("truncate");               // cut the zip to this many bytes when > 0; -1: big-endian
     QTest::addColumn<QString>("reason");
     auto row = [](const char* name, const std::string& pickle, const QString& drop, int truncate,
                   const QString& reason) {
@@ -454,6 +455,7 @@ void TestCheckpoint::hostilePytorch_data() {
 
     row("truncated zip", "", "", 200, "not a readable PyTorch zip archive");
     row("no data.pkl", "", "archive/data.pkl", 0, "archive has no data.pkl (not a PyTorch checkpoint)");
+    row("big-endian storages", "", "", -1, "storages are stored big-endian, not little-endian");
     row("missing storage", "", "archive/data/1", 0,
         "tensor h: storage 'archive/data/1' is missing from the archive");
     row("bad opcode", proto + "\xff."s, "", 0, "data.pkl: unsupported pickle opcode 0xff at byte 2");
@@ -506,6 +508,7 @@ void TestCheckpoint::hostilePytorch() {
     std::map<std::string, std::string> entries = small_archive();
     if (!pickle.isEmpty()) entries["archive/data.pkl"] = pickle.toStdString();
     entries.erase(drop.toStdString());
+    if (truncate < 0) entries["archive/byteorder"] = "big";
     write_zip(path, entries);
     if (truncate > 0) write_file(path, read_file(path).substr(0, static_cast<size_t>(truncate)));
 
