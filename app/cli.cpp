@@ -1,16 +1,76 @@
 #include "app/cli.h"
 
 #include <cstdio>
-#include <cstring>
+#include <map>
+
+#include "core/error.h"
 
 namespace umt5::cli {
 
+void ModelArgs::add_to(CLI::App& command) {
+    command.add_option("--model", model_dir, "Hugging Face umT5 checkpoint directory (default: the embedded demo model)");
+    command.add_option("--threads", threads, "CPU threads for the engine (default: one per core)")->check(CLI::Range(0, 1024));
+}
+
+std::shared_ptr<const Model> ModelArgs::load() const {
+    LoadOptions options;
+    options.threads = threads;
+    return Model::load(model_dir.empty() ? Model::default_model_dir() : std::filesystem::path(model_dir), options);
+}
+
+void GenerationArgs::add_to(CLI::App& command, bool with_cache_switch) {
+    command.add_option("--max-new-tokens", options.max_new_tokens, "Most tokens to generate")
+        ->capture_default_str()->check(CLI::Range(0, 100000));
+    if (with_cache_switch)
+        command.add_flag("--no-cache", no_cache, "Recompute the decoder over the whole prefix at every step");
+    command.add_flag("--ignore-eos", options.ignore_eos, "Keep generating after the end-of-sequence token");
+    command.add_option("--temperature", options.sampling.temperature, "Sampling temperature; 0 = greedy")
+        ->capture_default_str();
+    command.add_option("--top-k", options.sampling.top_k, "Sample among the k most likely tokens (0 = all)")
+        ->capture_default_str();
+    command.add_option("--top-p", options.sampling.top_p, "Nucleus sampling probability mass")->capture_default_str();
+    command.add_option("--repetition-penalty", options.sampling.repetition_penalty,
+                       "Penalty (> 1) for tokens already generated")->capture_default_str();
+    command.add_option("--seed", options.sampling.seed, "Random seed for sampling")->capture_default_str();
+}
+
+GenerationOptions GenerationArgs::resolve() const {
+    GenerationOptions resolved = options;
+    resolved.use_cache = !no_cache;
+    Sampler validate(resolved.sampling);  // throws a clear error for invalid settings
+    return resolved;
+}
+
+nlohmann::json stats_json(const GenerationStats& stats) {
+    return {{"encode_ms", stats.encode_ms},         {"first_token_ms", stats.first_token_ms},
+            {"decode_ms", stats.decode_ms},         {"tokens", stats.tokens},
+            {"tokens_per_s", stats.tokens_per_s},   {"encoder_reused", stats.encoder_reused}};
+}
+
 int run(int argc, char** argv) {
-    if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
-        std::printf("umt5 %s\n", UMT5_VERSION);
-        return 0;
+    CLI::App app{"umt5: run umT5 encoder-decoder models on the CPU (oneDNN, sentencepiece).\n"
+                 "Without --model, the embedded demo model (English <-> 20 languages UI strings) is used.",
+                 "umt5"};
+    app.set_version_flag("--version", std::string("umt5 ") + UMT5_VERSION);
+    app.require_subcommand(1);
+    std::map<CLI::App*, Action> actions;
+    for (auto add : {add_generate, add_continue, add_score}) {
+        Action action = add(app);
+        actions[app.get_subcommands({}).back()] = std::move(action);
     }
-    std::fprintf(stderr, "usage: umt5 --version\n");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        for (auto& [command, action] : actions)
+            if (command->parsed()) return action();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "umt5: error: %s\n", e.what());
+        return 1;
+    }
     return 2;
 }
 

@@ -1,5 +1,43 @@
 #pragma once
-// The `umt5` command-line tool: argument parsing and the subcommands, on top of umt5core.
+// The `umt5` command-line tool: one file per subcommand (app/cli_*.cpp), each registering itself on the CLI11
+// application; all of them are thin shells over umt5core.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/generation.h"
+#include "core/model.h"
+
 namespace umt5::cli {
+
 int run(int argc, char** argv);
-}
+
+// What a subcommand's registration returns: the action to run once parsing succeeded (returns the exit code).
+using Action = std::function<int()>;
+
+// Model selection and the generation settings shared by several subcommands.
+struct ModelArgs {
+    std::string model_dir;  // empty = embedded demo model
+    int threads = 0;
+    void add_to(CLI::App& command);
+    std::shared_ptr<const Model> load() const;
+};
+
+struct GenerationArgs {
+    GenerationOptions options;
+    bool no_cache = false;
+    void add_to(CLI::App& command, bool with_cache_switch = true);
+    GenerationOptions resolve() const;
+};
+
+nlohmann::json stats_json(const GenerationStats& stats);
+
+// Subcommand registrations.
+Action add_generate(CLI::App& app);
+Action add_continue(CLI::App& app);
+Action add_score(CLI::App& app);
+
+}  // namespace umt5::cli

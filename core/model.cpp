@@ -203,7 +203,11 @@ std::string Model::name() const {
 }
 
 std::vector<int> Model::prompt_ids(const std::string& prompt) const {
+    if (prompt.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("the prompt is empty");
     std::vector<int> ids = tokenizer_.encode(prompt);
+    if (static_cast<int64_t>(ids.size()) + 1 > kMaxEncoderTokens)
+        throw Error("the prompt is " + std::to_string(ids.size() + 1) + " tokens long; the limit is " +
+                    std::to_string(kMaxEncoderTokens));
     ids.push_back(static_cast<int>(config_.eos_token_id));
     return ids;
 }

@@ -40,7 +40,10 @@ public:
     int64_t parameter_count() const { return parameter_count_; }
     size_t weight_bytes() const { return weight_bytes_; }
 
-    // The encoder input for a prompt: its sentencepiece ids followed by eos.
+    // Longest encoder input accepted: attention memory grows with its square.
+    static constexpr int64_t kMaxEncoderTokens = 2048;
+    // The encoder input for a prompt: its sentencepiece ids followed by eos. Throws umt5::Error for an empty or
+    // invalid UTF-8 prompt, or one longer than kMaxEncoderTokens tokens.
     std::vector<int> prompt_ids(const std::string& prompt) const;
 
     // Encoder output [ids, d_model] for one unpadded sequence.

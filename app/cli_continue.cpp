@@ -1,0 +1,58 @@
+// `umt5 continue`: extend the latest answer of a saved conversation from its saved cache.
+#include <cstdio>
+#include <iostream>
+
+#include "app/cli.h"
+#include "core/conversation.h"
+
+namespace umt5::cli {
+
+Action add_continue(CLI::App& app) {
+    struct Args {
+        ModelArgs model;
+        GenerationArgs generation;
+        std::string session;
+        bool json = false;
+        bool session_without_cache = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* command = app.add_subcommand(
+        "continue", "Continue the latest answer of a conversation file (written by generate --session)");
+    args->model.add_to(*command);
+    command->add_option("--session", args->session, "Conversation file")->required()->check(CLI::ExistingFile);
+    args->generation.add_to(*command);
+    command->add_flag("--json", args->json, "Print one JSON object instead of streaming text");
+    command->add_flag("--session-without-cache", args->session_without_cache,
+                      "Save the transcript only, not the KV cache");
+    return [args]() -> int {
+        const GenerationOptions options = args->generation.resolve();
+        const auto model = args->model.load();
+        std::string warning;
+        Conversation conversation = Conversation::load(args->session, model.get(), &warning);
+        if (!warning.empty()) std::fprintf(stderr, "umt5: warning: %s\n", warning.c_str());
+        if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
+        const bool stream = !args->json;
+        const GenerationResult result = conversation.continue_answer(*model, options, [stream](const TokenEvent& e) {
+            if (stream && !e.text.empty()) {
+                std::fwrite(e.text.data(), 1, e.text.size(), stdout);
+                std::fflush(stdout);
+            }
+            return true;
+        });
+        conversation.save(args->session, model.get(), !args->session_without_cache);
+        if (stream) {
+            std::fputc('\n', stdout);
+            return 0;
+        }
+        const nlohmann::json out = {{"prompt_ids", result.prompt_ids},
+                                    {"output_ids", result.output_ids},
+                                    {"text", result.text},
+                                    {"cache", options.use_cache},
+                                    {"finish", finish_reason_name(result.finish)},
+                                    {"stats", stats_json(result.stats)}};
+        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+        return 0;
+    };
+}
+
+}  // namespace umt5::cli

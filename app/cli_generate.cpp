@@ -1,0 +1,71 @@
+// `umt5 generate`: stream a model's answer to a prompt, or print it as JSON.
+#include <cstdio>
+#include <iostream>
+
+#include "app/cli.h"
+#include "core/conversation.h"
+
+namespace umt5::cli {
+
+Action add_generate(CLI::App& app) {
+    struct Args {
+        ModelArgs model;
+        GenerationArgs generation;
+        std::string prompt;
+        bool json = false;
+        std::string session;
+        bool carry_context = false;
+        bool session_without_cache = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* command = app.add_subcommand("generate", "Generate text for a prompt (streamed to stdout)");
+    args->model.add_to(*command);
+    command->add_option("--prompt", args->prompt, "The prompt, e.g. \"translate English to German: File not found\"")
+        ->required();
+    args->generation.add_to(*command);
+    command->add_flag("--json", args->json, "Print one JSON object instead of streaming text");
+    command->add_option("--session", args->session,
+                        "Conversation file: created, or extended by a new turn, and saved with its cache");
+    command->add_flag("--context", args->carry_context,
+                      "With --session: give the encoder the earlier turns as context");
+    command->add_flag("--session-without-cache", args->session_without_cache,
+                      "With --session: save the transcript only, not the KV cache");
+
+    return [args]() -> int {
+        const GenerationOptions options = args->generation.resolve();
+        const auto model = args->model.load();
+        const bool stream = !args->json;
+        TokenCallback print_token = [stream](const TokenEvent& event) {
+            if (stream && !event.text.empty()) {
+                std::fwrite(event.text.data(), 1, event.text.size(), stdout);
+                std::fflush(stdout);
+            }
+            return true;
+        };
+
+        GenerationResult result;
+        if (args->session.empty()) {
+            result = generate(*model, args->prompt, options, print_token);
+        } else {
+            Conversation conversation;
+            if (std::filesystem::exists(args->session)) conversation = Conversation::load(args->session, model.get());
+            if (args->carry_context) conversation.set_carry_context(true);
+            result = conversation.submit(*model, args->prompt, options, print_token);
+            conversation.save(args->session, model.get(), !args->session_without_cache);
+        }
+        if (stream) {
+            std::fputc('\n', stdout);
+            return 0;
+        }
+        const nlohmann::json out = {{"prompt_ids", result.prompt_ids},
+                                    {"output_ids", result.output_ids},
+                                    {"text", result.text},
+                                    {"cache", options.use_cache},
+                                    {"finish", finish_reason_name(result.finish)},
+                                    {"stats", stats_json(result.stats)}};
+        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+        return 0;
+    };
+}
+
+}  // namespace umt5::cli
