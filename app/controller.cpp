@@ -1,0 +1,380 @@
+#include "app/controller.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QStandardPaths>
+
+#include "core/model.h"
+
+namespace studio {
+
+namespace {
+
+constexpr int kMaxRecentModels = 8;
+
+QString fromPath(const std::filesystem::path& path) { return QFile::decodeName(QByteArray::fromStdString(path.string())); }
+
+}  // namespace
+
+void registerMetaTypes() {
+    qRegisterMetaType<StopFlag>();
+    qRegisterMetaType<GenerationSettings>();
+    qRegisterMetaType<RequestKind>();
+    qRegisterMetaType<GenerationRequest>();
+    qRegisterMetaType<TurnSnapshot>();
+    qRegisterMetaType<ConversationSnapshot>();
+    qRegisterMetaType<ConversationHandle>();
+}
+
+QString Controller::defaultDataDir() {
+    const QString fromEnv = qEnvironmentVariable("UMT5_STUDIO_DATA_DIR");
+    if (!fromEnv.isEmpty())
+        return fromEnv;
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+}
+
+Controller::Controller(const QString& dataDir, QObject* parent)
+    : QObject(parent),
+      dataDir_(dataDir),
+      settings_((QDir().mkpath(dataDir), QDir(dataDir).filePath(QStringLiteral("settings.ini"))), QSettings::IniFormat) {
+    registerMetaTypes();
+    readSettings();
+
+    worker_ = new Worker(dataDir_);
+    worker_->moveToThread(&thread_);
+    thread_.setObjectName(QStringLiteral("umt5-worker"));
+    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+
+    // GUI -> worker.
+    constexpr auto queued = Qt::QueuedConnection;
+    connect(this, &Controller::requestLoad, worker_, &Worker::loadModel, queued);
+    connect(this, &Controller::requestRestore, worker_, &Worker::restoreConversations, queued);
+    connect(this, &Controller::requestAdd, worker_, &Worker::addConversation, queued);
+    connect(this, &Controller::requestRemove, worker_, &Worker::removeConversation, queued);
+    connect(this, &Controller::requestRename, worker_, &Worker::renameConversation, queued);
+    connect(this, &Controller::requestCarryContext, worker_, &Worker::setCarryContext, queued);
+    connect(this, &Controller::requestCacheBudget, worker_, &Worker::setCacheBudget, queued);
+    connect(this, &Controller::requestGenerate, worker_, &Worker::generate, queued);
+
+    // Worker -> GUI.
+    connect(worker_, &Worker::loadProgress, this, &Controller::loadProgress, queued);
+    connect(worker_, &Worker::modelLoaded, this, [this](const QVariantMap& info) {
+        if (!loadStops_.isEmpty())
+            loadStops_.removeFirst();
+        --loading_;
+        modelInfo_ = info;
+        rememberModel(info.value(QStringLiteral("dir")).toString());
+        emit modelLoaded(info);
+    }, queued);
+    connect(worker_, &Worker::modelLoadFailed, this, [this](const QString& dir, const QString& message) {
+        if (!loadStops_.isEmpty())
+            loadStops_.removeFirst();
+        --loading_;
+        emit modelLoadFailed(dir, message);
+    }, queued);
+    connect(worker_, &Worker::restoreWarning, this, &Controller::restoreWarning, queued);
+    connect(worker_, &Worker::conversationRestored, this, &Controller::onRestored, queued);
+    connect(worker_, &Worker::started, this, &Controller::onStarted, queued);
+    connect(worker_, &Worker::tokenGenerated, this, &Controller::onToken, queued);
+    connect(worker_, &Worker::finished, this, &Controller::onFinished, queued);
+    connect(worker_, &Worker::failed, this, &Controller::onFailed, queued);
+    connect(worker_, &Worker::conversationSynced, this, &Controller::onSynced, queued);
+
+    thread_.start();
+    emit requestCacheBudget(qint64(settingsValue_.cacheBudgetMiB) << 20);
+}
+
+Controller::~Controller() {
+    // Stop at once: the running request sees its flag at the next token or encoder block, queued ones are skipped.
+    for (Job& job : jobs_)
+        job.stop->store(true);
+    for (StopFlag& flag : loadStops_)
+        flag->store(true);
+    thread_.quit();
+    thread_.wait();
+}
+
+QString Controller::modelName() const { return modelInfo_.value(QStringLiteral("name")).toString(); }
+
+ConversationView* Controller::find(const QString& id) {
+    for (ConversationView& view : conversations_)
+        if (view.id == id)
+            return &view;
+    return nullptr;
+}
+
+const ConversationView* Controller::conversation(const QString& id) const {
+    return const_cast<Controller*>(this)->find(id);
+}
+
+// ---- settings ----------------------------------------------------------------------------------------------------
+
+void Controller::readSettings() {
+    GenerationSettings d;
+    QSettings& s = settings_;
+    s.beginGroup(QStringLiteral("generation"));
+    settingsValue_.maxNewTokens = s.value(QStringLiteral("maxNewTokens"), d.maxNewTokens).toInt();
+    settingsValue_.temperature = s.value(QStringLiteral("temperature"), d.temperature).toDouble();
+    settingsValue_.topK = s.value(QStringLiteral("topK"), d.topK).toInt();
+    settingsValue_.topP = s.value(QStringLiteral("topP"), d.topP).toDouble();
+    settingsValue_.repetitionPenalty = s.value(QStringLiteral("repetitionPenalty"), d.repetitionPenalty).toDouble();
+    settingsValue_.seed = s.value(QStringLiteral("seed"), d.seed).toULongLong();
+    settingsValue_.threads = s.value(QStringLiteral("threads"), d.threads).toInt();
+    settingsValue_.useCache = s.value(QStringLiteral("useCache"), d.useCache).toBool();
+    settingsValue_.cacheBudgetMiB = s.value(QStringLiteral("cacheBudgetMiB"), d.cacheBudgetMiB).toInt();
+    s.endGroup();
+}
+
+void Controller::setSettings(const GenerationSettings& value) {
+    const bool budgetChanged = value.cacheBudgetMiB != settingsValue_.cacheBudgetMiB;
+    settingsValue_ = value;
+    QSettings& s = settings_;
+    s.beginGroup(QStringLiteral("generation"));
+    s.setValue(QStringLiteral("maxNewTokens"), value.maxNewTokens);
+    s.setValue(QStringLiteral("temperature"), value.temperature);
+    s.setValue(QStringLiteral("topK"), value.topK);
+    s.setValue(QStringLiteral("topP"), value.topP);
+    s.setValue(QStringLiteral("repetitionPenalty"), value.repetitionPenalty);
+    s.setValue(QStringLiteral("seed"), value.seed);
+    s.setValue(QStringLiteral("threads"), value.threads);
+    s.setValue(QStringLiteral("useCache"), value.useCache);
+    s.setValue(QStringLiteral("cacheBudgetMiB"), value.cacheBudgetMiB);
+    s.endGroup();
+    s.sync();
+    if (budgetChanged)
+        emit requestCacheBudget(qint64(value.cacheBudgetMiB) << 20);
+    emit settingsChanged();
+}
+
+// ---- models ------------------------------------------------------------------------------------------------------
+
+QStringList Controller::recentModels() const {
+    return settings_.value(QStringLiteral("models/recent")).toStringList();
+}
+
+QString Controller::startupModel() const {
+    const QStringList recent = recentModels();
+    if (!recent.isEmpty() && QFileInfo(recent.first()).isDir())
+        return recent.first();
+    return fromPath(umt5::Model::default_model_dir());
+}
+
+void Controller::rememberModel(const QString& dir) {
+    QStringList recent = recentModels();
+    const QString clean = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
+    recent.removeAll(clean);
+    recent.prepend(clean);
+    while (recent.size() > kMaxRecentModels)
+        recent.removeLast();
+    settings_.setValue(QStringLiteral("models/recent"), recent);
+    settings_.sync();
+}
+
+void Controller::loadModel(const QString& dir) {
+    // A model change never happens under a running generation: stop it first.
+    for (Job& job : jobs_)
+        job.stop->store(true);
+    auto stop = std::make_shared<std::atomic<bool>>(false);
+    loadStops_.append(stop);
+    ++loading_;
+    emit modelLoadStarted(dir);
+    emit requestLoad(dir, settingsValue_.threads, stop);
+}
+
+void Controller::restoreConversations() { emit requestRestore(); }
+
+// ---- conversations -----------------------------------------------------------------------------------------------
+
+QString Controller::newConversation(const QString& title) {
+    // Made here so its id is known at once; the worker's store takes it over (requests on it queue behind).
+    auto conversation = std::make_shared<umt5::Conversation>();
+    conversation->set_title(title.toStdString());
+    ConversationView view;
+    view.id = QString::fromStdString(conversation->id());
+    view.title = title;
+    view.carryContext = conversation->carry_context();
+    conversations_.prepend(view);
+    emit requestAdd(conversation);
+    emit conversationAdded(view.id);
+    return view.id;
+}
+
+void Controller::deleteConversation(const QString& id) {
+    if (!find(id))
+        return;
+    for (Job& job : jobs_)
+        if (job.conversationId == id)
+            job.stop->store(true);
+    conversations_.removeIf([&](const ConversationView& v) { return v.id == id; });
+    emit requestRemove(id);
+    emit conversationRemoved(id);
+}
+
+void Controller::renameConversation(const QString& id, const QString& title) {
+    ConversationView* view = find(id);
+    const QString clean = title.simplified();
+    if (!view || clean.isEmpty() || clean == view->title)
+        return;
+    view->title = clean;
+    emit requestRename(id, clean);
+    emit conversationRenamed(id);
+}
+
+void Controller::setCarryContext(const QString& id, bool carry) {
+    ConversationView* view = find(id);
+    if (!view || view->carryContext == carry)
+        return;
+    view->carryContext = carry;
+    emit requestCarryContext(id, carry);
+}
+
+void Controller::onRestored(const ConversationSnapshot& snapshot) {
+    if (find(snapshot.id))
+        return;
+    ConversationView view;
+    view.id = snapshot.id;
+    view.title = snapshot.title;
+    view.carryContext = snapshot.carryContext;
+    view.turns = snapshot.turns;
+    view.cacheBytes = snapshot.cacheBytes;
+    conversations_.prepend(view);
+    emit conversationAdded(view.id);
+}
+
+// ---- generation --------------------------------------------------------------------------------------------------
+
+bool Controller::enqueue(RequestKind kind, const QString& id, const QString& prompt,
+                         const GenerationSettings& settings) {
+    ConversationView* view = find(id);
+    // One request at a time per conversation: each one builds on the answer before it.
+    if (!view || view->pending > 0)
+        return false;
+    if (kind == RequestKind::Submit) {
+        if (prompt.trimmed().isEmpty())
+            return false;
+        // Shown at once, answered when the worker gets to it.
+        view->turns.append({prompt, QString(), QString(), 0});
+        if (view->title.isEmpty())
+            view->title = prompt.section(QLatin1Char('\n'), 0, 0).simplified().left(48);
+        emit transcriptChanged(id);
+        emit conversationRenamed(id);
+    } else if (view->turns.isEmpty()) {
+        // Continuing or regenerating needs a finished answer.
+        return false;
+    }
+    Job job{kind, id, prompt, std::make_shared<std::atomic<bool>>(false)};
+    GenerationRequest request{kind, id, prompt, settings, job.stop};
+    const bool wasBusy = isBusy();
+    jobs_.push_back(job);
+    ++view->pending;
+    emit requestGenerate(request);
+    if (!wasBusy)
+        emit busyChanged(true);
+    return true;
+}
+
+bool Controller::submit(const QString& id, const QString& prompt, const GenerationSettings& settings) {
+    return enqueue(RequestKind::Submit, id, prompt, settings);
+}
+
+bool Controller::continueAnswer(const QString& id, const GenerationSettings& settings) {
+    return enqueue(RequestKind::Continue, id, QString(), settings);
+}
+
+bool Controller::regenerate(const QString& id, const GenerationSettings& settings) {
+    return enqueue(RequestKind::Regenerate, id, QString(), settings);
+}
+
+void Controller::stop() {
+    for (Job& job : jobs_)
+        job.stop->store(true);
+    for (StopFlag& flag : loadStops_)
+        flag->store(true);
+}
+
+double Controller::liveTokensPerSecond() const {
+    if (running_.isEmpty() || !runningTimer_.isValid())
+        return lastTokensPerSecond_;
+    const qint64 ms = runningTimer_.elapsed();
+    return ms > 0 ? runningTokens_ * 1000.0 / double(ms) : 0.0;
+}
+
+void Controller::onStarted(const QString& id, RequestKind kind) {
+    running_ = id;
+    runningTokens_ = 0;
+    runningTimer_.start();
+    ConversationView* view = find(id);
+    if (!view)
+        return;
+    if (kind == RequestKind::Regenerate && !view->turns.isEmpty()) {
+        view->turns.last().answer.clear();
+        view->turns.last().finish.clear();
+        emit transcriptChanged(id);
+    } else if (kind == RequestKind::Continue && !view->turns.isEmpty()) {
+        view->turns.last().finish.clear();
+    }
+    emit generationStarted(id);
+}
+
+void Controller::onToken(const QString& id, const QString& text, int tokenId) {
+    ++runningTokens_;
+    ConversationView* view = find(id);
+    if (!view || view->turns.isEmpty())
+        return;
+    view->turns.last().answer += text;
+    ++view->turns.last().tokens;
+    emit tokenGenerated(id, text, tokenId);
+}
+
+void Controller::onSynced(const ConversationSnapshot& snapshot) {
+    ConversationView* view = find(snapshot.id);
+    if (!view)
+        return;
+    view->turns = snapshot.turns;
+    view->cacheBytes = snapshot.cacheBytes;
+    if (!snapshot.title.isEmpty() && snapshot.title != view->title) {
+        view->title = snapshot.title;
+        emit conversationRenamed(view->id);
+    }
+}
+
+void Controller::finishJob(const QString& id) {
+    if (!jobs_.empty())
+        jobs_.pop_front();
+    if (ConversationView* view = find(id))
+        view->pending = std::max(0, view->pending - 1);
+    if (running_ == id) {
+        lastTokensPerSecond_ = liveTokensPerSecond();
+        running_.clear();
+    }
+    if (!isBusy())
+        emit busyChanged(false);
+}
+
+void Controller::onFinished(const QString& id, const QVariantMap& stats) {
+    lastTokensPerSecond_ = stats.value(QStringLiteral("tokensPerSecond")).toDouble();
+    running_.clear();
+    if (ConversationView* view = find(id))
+        view->lastStats = stats;
+    finishJob(id);
+    emit transcriptChanged(id);
+    emit generationFinished(id, stats);
+}
+
+void Controller::onFailed(const QString& id, const QString& message) {
+    const Job job = jobs_.empty() ? Job{} : jobs_.front();
+    ConversationView* view = find(id);
+    // A prompt that got no answer leaves the transcript; the window offers it back for editing.
+    if (view && job.kind == RequestKind::Submit && !view->turns.isEmpty() && view->turns.last().finish.isEmpty() &&
+        view->turns.last().answer.isEmpty())
+        view->turns.removeLast();
+    if (view && !view->turns.isEmpty() && view->turns.last().finish.isEmpty() && job.kind != RequestKind::Submit)
+        view->turns.last().finish = QStringLiteral("stopped");
+    finishJob(id);
+    if (view)
+        emit transcriptChanged(id);
+    emit generationFailed(id, message, job.kind == RequestKind::Submit ? job.prompt : QString());
+}
+
+}  // namespace studio

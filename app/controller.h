@@ -1,0 +1,153 @@
+#pragma once
+// The GUI-thread side of the app. The Controller owns the worker thread (Qt's Mandelbrot pattern: a Worker QObject
+// moved to a QThread, queued signals only), the app's settings and the GUI's own copy of every transcript. Windows
+// talk to the Controller only; it alone changes what they show, on the GUI thread, from the worker's updates.
+//
+// Several requests may be in flight: the worker runs them one after another, in order. A generation streams into
+// the conversation it was started for, whichever conversation is on screen; switching conversations does not
+// stop it. stop() stops the running request and drops every queued one at once, model loading included.
+#include <QElapsedTimer>
+#include <QList>
+#include <QObject>
+#include <QSettings>
+#include <QString>
+#include <QStringList>
+#include <QThread>
+#include <QVariantMap>
+
+#include <deque>
+#include <memory>
+
+#include "app/worker.h"
+
+namespace studio {
+
+struct ConversationView {
+    QString id;
+    QString title;
+    bool carryContext = false;
+    QList<TurnSnapshot> turns;  // the last turn has finish == "" while it is queued or streaming
+    qint64 cacheBytes = 0;
+    int pending = 0;            // generation requests queued or running for this conversation
+    QVariantMap lastStats;      // statistics of the latest finished generation
+};
+
+class Controller : public QObject {
+    Q_OBJECT
+public:
+    // `dataDir` holds settings.ini and conversations/; it is created if missing.
+    explicit Controller(const QString& dataDir, QObject* parent = nullptr);
+    // Stops whatever runs, then quits and waits for the worker thread.
+    ~Controller() override;
+
+    // QStandardPaths::AppDataLocation, or $UMT5_STUDIO_DATA_DIR when set.
+    static QString defaultDataDir();
+    QString dataDir() const { return dataDir_; }
+    QSettings& settingsStore() { return settings_; }
+
+    // Model management. Loading a model stops running generations first.
+    void loadModel(const QString& dir);
+    bool isLoading() const { return loading_ > 0; }
+    bool hasModel() const { return !modelInfo_.isEmpty(); }
+    QVariantMap modelInfo() const { return modelInfo_; }
+    QString modelName() const;
+    QStringList recentModels() const;
+    // The model to open at start: the last one used if it still exists, else the embedded demo model.
+    QString startupModel() const;
+
+    // Reads the saved conversations (after the model queued before it, so their caches can be accepted).
+    void restoreConversations();
+
+    // Conversations, newest first.
+    const QList<ConversationView>& conversations() const { return conversations_; }
+    const ConversationView* conversation(const QString& id) const;
+    QString newConversation(const QString& title = {});
+    void deleteConversation(const QString& id);
+    void renameConversation(const QString& id, const QString& title);
+    void setCarryContext(const QString& id, bool carry);
+
+    // Generation. Each returns false (and changes nothing) when the request makes no sense now.
+    bool submit(const QString& conversationId, const QString& prompt, const GenerationSettings& settings);
+    bool continueAnswer(const QString& conversationId, const GenerationSettings& settings);
+    bool regenerate(const QString& conversationId, const GenerationSettings& settings);
+    void stop();
+    bool isBusy() const { return !jobs_.empty(); }
+    // The conversation whose answer is streaming now ("" when none).
+    QString runningConversation() const { return running_; }
+    // Tokens per second of the running generation so far, or of the last one.
+    double liveTokensPerSecond() const;
+
+    GenerationSettings settings() const { return settingsValue_; }
+    void setSettings(const GenerationSettings& settings);
+
+signals:
+    void modelLoadStarted(const QString& dir);
+    void loadProgress(double fraction);
+    void modelLoaded(const QVariantMap& info);
+    void modelLoadFailed(const QString& dir, const QString& message);
+    void restoreWarning(const QString& message);
+
+    void conversationAdded(const QString& id);
+    void conversationRemoved(const QString& id);
+    void conversationRenamed(const QString& id);
+    // The transcript changed as a whole (a turn added, finished, regenerated or resynchronised).
+    void transcriptChanged(const QString& id);
+    void generationStarted(const QString& id);
+    // Text appended to the streaming answer of conversation `id` (already in the transcript when this fires).
+    void tokenGenerated(const QString& id, const QString& text, int tokenId);
+    void generationFinished(const QString& id, const QVariantMap& stats);
+    void generationFailed(const QString& id, const QString& message, const QString& prompt);
+    void busyChanged(bool busy);
+    void settingsChanged();
+
+    // Requests to the worker (queued connections only).
+    void requestLoad(const QString& dir, int threads, studio::StopFlag stop);
+    void requestRestore();
+    void requestAdd(studio::ConversationHandle conversation);
+    void requestRemove(const QString& id);
+    void requestRename(const QString& id, const QString& title);
+    void requestCarryContext(const QString& id, bool carry);
+    void requestCacheBudget(qint64 bytes);
+    void requestGenerate(const studio::GenerationRequest& request);
+
+private:
+    struct Job {
+        RequestKind kind;
+        QString conversationId;
+        QString prompt;
+        StopFlag stop;
+    };
+
+    ConversationView* find(const QString& id);
+    bool enqueue(RequestKind kind, const QString& id, const QString& prompt, const GenerationSettings& settings);
+    void finishJob(const QString& id);
+    void rememberModel(const QString& dir);
+    void readSettings();
+
+    void onStarted(const QString& id, studio::RequestKind kind);
+    void onToken(const QString& id, const QString& text, int tokenId);
+    void onFinished(const QString& id, const QVariantMap& stats);
+    void onFailed(const QString& id, const QString& message);
+    void onSynced(const studio::ConversationSnapshot& snapshot);
+    void onRestored(const studio::ConversationSnapshot& snapshot);
+
+    QString dataDir_;
+    QSettings settings_;
+    GenerationSettings settingsValue_;
+    QThread thread_;
+    Worker* worker_ = nullptr;
+
+    QList<ConversationView> conversations_;
+    std::deque<Job> jobs_;          // generation requests in the order the worker runs them
+    QList<StopFlag> loadStops_;     // model loads in flight
+    int loading_ = 0;
+    QVariantMap modelInfo_;
+    QString running_;
+    QElapsedTimer runningTimer_;
+    int runningTokens_ = 0;
+    double lastTokensPerSecond_ = 0;
+};
+
+void registerMetaTypes();
+
+}  // namespace studio

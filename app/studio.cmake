@@ -1,0 +1,15 @@
+# The desktop app: umt5appcore (controller + worker thread, Qt Core only) and the umt5-studio executable.
+# Included from app/CMakeLists.txt when UMT5_BUILD_APP is ON; the widgets live in ui/ (umt5ui).
+add_library(umt5appcore STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/controller.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/controller.h
+  ${CMAKE_CURRENT_SOURCE_DIR}/worker.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/worker.h)
+target_include_directories(umt5appcore PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(umt5appcore PUBLIC umt5core Qt6::Core)
+target_compile_options(umt5appcore PRIVATE -Wall -Wextra -Wno-unused-parameter)
+
+add_executable(umt5-studio ${CMAKE_CURRENT_SOURCE_DIR}/studio_main.cpp)
+target_link_libraries(umt5-studio PRIVATE umt5ui umt5appcore Qt6::Widgets)
+target_compile_options(umt5-studio PRIVATE -Wall -Wextra -Wno-unused-parameter)
+install(TARGETS umt5-studio RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

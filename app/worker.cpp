@@ -1,0 +1,279 @@
+#include "app/worker.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+
+#include "core/error.h"
+#include "core/runtime.h"
+
+namespace studio {
+
+namespace {
+
+std::filesystem::path toPath(const QString& path) { return std::filesystem::path(QFile::encodeName(path).toStdString()); }
+
+QString fromUtf8(const std::string& text) { return QString::fromUtf8(text.data(), static_cast<qsizetype>(text.size())); }
+
+// A short title from the first prompt: its first line, cut at a word boundary.
+std::string titleFromPrompt(const QString& prompt) {
+    QString title = prompt.section(QLatin1Char('\n'), 0, 0).simplified();
+    constexpr int kMax = 48;
+    if (title.size() > kMax) {
+        int cut = title.lastIndexOf(QLatin1Char(' '), kMax);
+        title = title.left(cut > kMax / 2 ? cut : kMax) + QStringLiteral("…");
+    }
+    return title.toStdString();
+}
+
+umt5::GenerationOptions engineOptions(const GenerationSettings& s, const std::atomic<bool>* stop) {
+    umt5::GenerationOptions options;
+    options.max_new_tokens = std::max(1, s.maxNewTokens);
+    options.use_cache = s.useCache;
+    options.sampling.temperature = static_cast<float>(s.temperature);
+    options.sampling.top_k = s.topK;
+    options.sampling.top_p = static_cast<float>(s.topP);
+    options.sampling.repetition_penalty = static_cast<float>(s.repetitionPenalty);
+    options.sampling.seed = s.seed;
+    options.stop = stop;
+    return options;
+}
+
+}  // namespace
+
+QString finishName(umt5::FinishReason reason) { return QString::fromLatin1(umt5::finish_reason_name(reason)); }
+
+Worker::Worker(const QString& dataDir, QObject* parent) : QObject(parent), dataDir_(dataDir) {}
+
+Worker::~Worker() = default;
+
+QString Worker::sessionDir(const QString& dataDir) { return QDir(dataDir).filePath(QStringLiteral("conversations")); }
+
+QString Worker::sessionPath(const QString& id) const {
+    return QDir(sessionDir(dataDir_)).filePath(id + QStringLiteral(".umt5session"));
+}
+
+void Worker::applyThreads(int threads) {
+    // OpenMP thread counts are per calling thread, so they are applied here, on the worker thread.
+    if (threads != threads_) {
+        umt5::set_num_threads(threads);
+        threads_ = threads;
+    }
+}
+
+void Worker::loadModel(const QString& dir, int threads, StopFlag stop) {
+    applyThreads(threads);
+    umt5::LoadOptions options;
+    options.threads = threads;
+    options.stop = stop.get();
+    int lastPercent = -1;
+    options.progress = [this, &lastPercent](double fraction) {
+        const int percent = static_cast<int>(fraction * 100.0);
+        if (percent != lastPercent) {
+            lastPercent = percent;
+            emit loadProgress(fraction);
+        }
+    };
+    try {
+        if (stop && stop->load())
+            throw umt5::Cancelled();
+        auto model = umt5::Model::load(toPath(dir), options);
+        model_ = std::move(model);
+        const auto& config = model_->config();
+        QVariantMap info;
+        info[QStringLiteral("name")] = fromUtf8(model_->name());
+        info[QStringLiteral("dir")] = dir;
+        info[QStringLiteral("parameters")] = static_cast<qlonglong>(model_->parameter_count());
+        info[QStringLiteral("weightBytes")] = static_cast<qlonglong>(model_->weight_bytes());
+        info[QStringLiteral("vocab")] = static_cast<qlonglong>(config.vocab_size);
+        info[QStringLiteral("layers")] = static_cast<qlonglong>(config.num_layers);
+        info[QStringLiteral("dModel")] = static_cast<qlonglong>(config.d_model);
+        emit modelLoaded(info);
+    } catch (const umt5::Cancelled&) {
+        emit modelLoadFailed(dir, tr("Loading was cancelled."));
+    } catch (const std::exception& e) {
+        emit modelLoadFailed(dir, QString::fromUtf8(e.what()));
+    }
+}
+
+void Worker::restoreConversations() {
+    QDir dir(sessionDir(dataDir_));
+    // Oldest first, so the GUI (which puts new conversations on top) lists the most recent one first.
+    const QFileInfoList files =
+        dir.entryInfoList({QStringLiteral("*.umt5session")}, QDir::Files, QDir::Time | QDir::Reversed);
+    for (const QFileInfo& file : files) {
+        try {
+            std::string warning;
+            umt5::Conversation loaded = umt5::Conversation::load(toPath(file.absoluteFilePath()), model_.get(), &warning);
+            if (store_.find(loaded.id()))
+                continue;
+            umt5::Conversation& conversation = store_.add(std::move(loaded));
+            if (!warning.empty())
+                emit restoreWarning(fromUtf8(warning));
+            emit conversationRestored(snapshot(conversation));
+        } catch (const std::exception& e) {
+            emit restoreWarning(QString::fromUtf8(e.what()));
+        }
+    }
+    store_.enforce_budget();
+}
+
+void Worker::addConversation(ConversationHandle conversation) {
+    if (!conversation || store_.find(conversation->id()))
+        return;
+    store_.add(std::move(*conversation));
+}
+
+void Worker::removeConversation(const QString& id) {
+    store_.remove(id.toStdString());
+    QFile::remove(sessionPath(id));
+}
+
+void Worker::renameConversation(const QString& id, const QString& title) {
+    umt5::Conversation* conversation = store_.find(id.toStdString());
+    if (!conversation)
+        return;
+    conversation->set_title(title.toStdString());
+    if (!conversation->empty())
+        save(*conversation, nullptr);
+}
+
+void Worker::setCarryContext(const QString& id, bool carry) {
+    umt5::Conversation* conversation = store_.find(id.toStdString());
+    if (!conversation)
+        return;
+    conversation->set_carry_context(carry);
+    if (!conversation->empty())
+        save(*conversation, nullptr);
+}
+
+void Worker::setCacheBudget(qint64 bytes) {
+    store_.set_budget(static_cast<size_t>(std::max<qint64>(0, bytes)));
+    store_.enforce_budget();
+}
+
+bool Worker::save(const umt5::Conversation& conversation, QString* error) {
+    try {
+        QDir().mkpath(sessionDir(dataDir_));
+        // The cache goes along only while it fits the memory budget; otherwise it is rebuilt after a restart.
+        const bool includeCache = model_ && conversation.has_cache() && conversation.cache_bytes() <= store_.budget();
+        conversation.save(toPath(sessionPath(fromUtf8(conversation.id()))), model_.get(), includeCache);
+        return true;
+    } catch (const std::exception& e) {
+        if (error)
+            *error = QString::fromUtf8(e.what());
+        return false;
+    }
+}
+
+ConversationSnapshot Worker::snapshot(const umt5::Conversation& conversation) const {
+    ConversationSnapshot s;
+    s.id = fromUtf8(conversation.id());
+    s.title = fromUtf8(conversation.title());
+    s.carryContext = conversation.carry_context();
+    for (const umt5::Turn& turn : conversation.turns())
+        s.turns.append({fromUtf8(turn.prompt), fromUtf8(turn.answer), finishName(turn.finish),
+                        static_cast<int>(turn.output_ids.size())});
+    s.cacheBytes = static_cast<qint64>(conversation.cache_bytes());
+    return s;
+}
+
+void Worker::generate(const GenerationRequest& request) {
+    const QString& id = request.conversationId;
+    // A request stopped while it waited in the queue never reaches the engine.
+    if (request.stop && request.stop->load()) {
+        emit failed(id, tr("Stopped before it started."));
+        return;
+    }
+    if (!model_) {
+        emit failed(id, tr("No model is loaded. Open a model directory first (File › Open Model…)."));
+        return;
+    }
+    umt5::Conversation* conversation = store_.find(id.toStdString());
+    if (!conversation) {
+        emit failed(id, tr("This conversation no longer exists."));
+        return;
+    }
+    if (request.kind != RequestKind::Submit && conversation->empty()) {
+        emit failed(id, tr("There is no answer to continue or regenerate yet."));
+        return;
+    }
+    applyThreads(request.settings.threads);
+    const size_t budget = static_cast<size_t>(std::max(0, request.settings.cacheBudgetMiB)) << 20;
+    if (budget != store_.budget())
+        store_.set_budget(budget);
+
+    const umt5::GenerationOptions options = engineOptions(request.settings, request.stop.get());
+    const std::atomic<bool>* stop = request.stop.get();
+    auto onToken = [this, &id, stop](const umt5::TokenEvent& event) {
+        emit tokenGenerated(id, fromUtf8(event.text), event.id);
+        return !(stop && stop->load());
+    };
+
+    emit started(id, request.kind);
+    const size_t turnsBefore = conversation->turns().size();
+    umt5::GenerationResult result;
+    bool cancelled = false;
+    try {
+        if (conversation->empty() && conversation->title().empty())
+            conversation->set_title(titleFromPrompt(request.prompt));
+        switch (request.kind) {
+            case RequestKind::Submit:
+                result = conversation->submit(*model_, request.prompt.toStdString(), options, onToken);
+                break;
+            case RequestKind::Continue:
+                result = conversation->continue_answer(*model_, options, onToken);
+                break;
+            case RequestKind::Regenerate:
+                result = conversation->regenerate(*model_, options, onToken);
+                break;
+        }
+    } catch (const umt5::Cancelled&) {
+        // Stopped during the encoder pass: a prompt that never got an answer is not kept.
+        cancelled = true;
+        if (request.kind == RequestKind::Submit && conversation->turns().size() > turnsBefore &&
+            conversation->turns().back().output_ids.empty())
+            conversation->remove_last_turn();
+    } catch (const std::exception& e) {
+        emit failed(id, QString::fromUtf8(e.what()));
+        emit conversationSynced(snapshot(*conversation));
+        return;
+    }
+
+    if (!request.settings.useCache)
+        conversation->release_cache();
+    store_.enforce_budget(conversation);
+    QString saveError;
+    const bool saved = conversation->empty() ? true : save(*conversation, &saveError);
+
+    QVariantMap stats;
+    const umt5::Turn* turn = conversation->empty() ? nullptr : &conversation->turns().back();
+    stats[QStringLiteral("answer")] = turn ? fromUtf8(turn->answer) : QString();
+    stats[QStringLiteral("finish")] = cancelled ? QStringLiteral("stopped") : finishName(result.finish);
+    stats[QStringLiteral("tokens")] = result.stats.tokens;
+    stats[QStringLiteral("tokensPerSecond")] = result.stats.tokens_per_s;
+    stats[QStringLiteral("encodeMs")] = result.stats.encode_ms;
+    stats[QStringLiteral("firstTokenMs")] = result.stats.first_token_ms;
+    stats[QStringLiteral("decodeMs")] = result.stats.decode_ms;
+    stats[QStringLiteral("encoderReused")] = result.stats.encoder_reused;
+    stats[QStringLiteral("cache")] = result.stats.cache;
+    stats[QStringLiteral("cacheBytes")] = static_cast<qlonglong>(conversation->cache_bytes());
+    stats[QStringLiteral("storeCacheBytes")] = static_cast<qlonglong>(store_.cache_bytes());
+    QVariantList perToken;
+    perToken.reserve(static_cast<qsizetype>(result.stats.per_token_ms.size()));
+    for (double ms : result.stats.per_token_ms)
+        perToken.append(ms);
+    stats[QStringLiteral("perTokenMs")] = perToken;
+    stats[QStringLiteral("saved")] = saved;
+    if (!saved)
+        stats[QStringLiteral("saveError")] = saveError;
+
+    emit conversationSynced(snapshot(*conversation));
+    emit finished(id, stats);
+}
+
+}  // namespace studio

@@ -1,0 +1,125 @@
+#pragma once
+// The engine side of the desktop app. A Worker lives on the Controller's QThread and owns everything the engine
+// mutates: the loaded umt5::Model and the umt5::ConversationStore with every conversation's KV cache. It talks to
+// the Controller through queued signals only; the GUI keeps its own copy of the transcripts (see controller.h).
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <QVariantMap>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "core/conversation.h"
+#include "core/model.h"
+
+namespace studio {
+
+// A stop flag shared by the GUI thread (which sets it) and the worker (which hands it to the engine).
+using StopFlag = std::shared_ptr<std::atomic<bool>>;
+
+// Settings of one generation call and of the engine, as the settings dialog edits them.
+struct GenerationSettings {
+    int maxNewTokens = 64;
+    double temperature = 0.0;  // 0 = greedy
+    int topK = 0;
+    double topP = 1.0;
+    double repetitionPenalty = 1.0;
+    quint64 seed = 0;
+    int threads = 0;          // 0 = one per core
+    bool useCache = true;     // decoder KV cache, kept between turns
+    int cacheBudgetMiB = 1024;  // memory all conversations' caches may take together
+
+    bool operator==(const GenerationSettings&) const = default;
+};
+
+enum class RequestKind { Submit, Continue, Regenerate };
+
+struct GenerationRequest {
+    RequestKind kind = RequestKind::Submit;
+    QString conversationId;
+    QString prompt;  // Submit only
+    GenerationSettings settings;
+    StopFlag stop;
+};
+
+// What the GUI shows of one turn.
+struct TurnSnapshot {
+    QString prompt;
+    QString answer;
+    QString finish;  // "length", "eos", "stopped" or "" while streaming
+    int tokens = 0;  // answer tokens, eos included when produced
+};
+
+// What the GUI shows of one conversation; sent by the worker after every change it makes.
+struct ConversationSnapshot {
+    QString id;
+    QString title;
+    bool carryContext = false;
+    QList<TurnSnapshot> turns;
+    qint64 cacheBytes = 0;
+};
+
+// A new conversation made on the GUI thread and handed over to the worker's store.
+using ConversationHandle = std::shared_ptr<umt5::Conversation>;
+
+class Worker : public QObject {
+    Q_OBJECT
+public:
+    // `dataDir` holds conversations/<id>.umt5session.
+    explicit Worker(const QString& dataDir, QObject* parent = nullptr);
+    ~Worker() override;
+
+    static QString sessionDir(const QString& dataDir);
+
+public slots:
+    void loadModel(const QString& dir, int threads, studio::StopFlag stop);
+    void restoreConversations();
+    void addConversation(studio::ConversationHandle conversation);
+    void removeConversation(const QString& id);
+    void renameConversation(const QString& id, const QString& title);
+    void setCarryContext(const QString& id, bool carry);
+    void setCacheBudget(qint64 bytes);
+    void generate(const studio::GenerationRequest& request);
+
+signals:
+    void loadProgress(double fraction);
+    // `info`: name, dir, parameters, weightBytes, vocab, layers, dModel.
+    void modelLoaded(const QVariantMap& info);
+    void modelLoadFailed(const QString& dir, const QString& message);
+    void conversationRestored(const studio::ConversationSnapshot& snapshot);
+    void restoreWarning(const QString& message);
+    // A queued request reached the engine.
+    void started(const QString& conversationId, studio::RequestKind kind);
+    void tokenGenerated(const QString& conversationId, const QString& text, int tokenId);
+    // `stats`: answer, finish, tokens, tokensPerSecond, encodeMs, firstTokenMs, decodeMs, encoderReused, cache,
+    // cacheBytes (this conversation), storeCacheBytes (all conversations), perTokenMs (QVariantList), saved.
+    void finished(const QString& conversationId, const QVariantMap& stats);
+    void failed(const QString& conversationId, const QString& message);
+    // The authoritative transcript after a change, so the GUI's copy never drifts from the engine's.
+    void conversationSynced(const studio::ConversationSnapshot& snapshot);
+
+private:
+    ConversationSnapshot snapshot(const umt5::Conversation& conversation) const;
+    QString sessionPath(const QString& id) const;
+    bool save(const umt5::Conversation& conversation, QString* error);
+    void applyThreads(int threads);
+
+    QString dataDir_;
+    std::shared_ptr<const umt5::Model> model_;
+    umt5::ConversationStore store_;
+    int threads_ = -1;  // the oneDNN thread count last applied on this thread
+};
+
+QString finishName(umt5::FinishReason reason);
+
+}  // namespace studio
+
+Q_DECLARE_METATYPE(studio::StopFlag)
+Q_DECLARE_METATYPE(studio::GenerationSettings)
+Q_DECLARE_METATYPE(studio::RequestKind)
+Q_DECLARE_METATYPE(studio::GenerationRequest)
+Q_DECLARE_METATYPE(studio::TurnSnapshot)
+Q_DECLARE_METATYPE(studio::ConversationSnapshot)
+Q_DECLARE_METATYPE(studio::ConversationHandle)

@@ -1,0 +1,111 @@
+#include "ui/settings_dialog.h"
+
+#include <QCheckBox>
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QRegularExpressionValidator>
+#include <QSpinBox>
+#include <QThread>
+#include <QVBoxLayout>
+
+namespace studio {
+
+SettingsDialog::SettingsDialog(const GenerationSettings& settings, QWidget* parent) : QDialog(parent) {
+    setWindowTitle(tr("Settings"));
+    setObjectName(QStringLiteral("settingsDialog"));
+    auto* layout = new QVBoxLayout(this);
+
+    auto* generation = new QGroupBox(tr("Generation"), this);
+    auto* form = new QFormLayout(generation);
+    maxNewTokens_ = new QSpinBox(generation);
+    maxNewTokens_->setRange(1, 4096);
+    maxNewTokens_->setToolTip(tr("Most tokens one Send, Continue or Regenerate produces"));
+    form->addRow(tr("Max &new tokens:"), maxNewTokens_);
+    temperature_ = new QDoubleSpinBox(generation);
+    temperature_->setRange(0.0, 5.0);
+    temperature_->setSingleStep(0.1);
+    temperature_->setDecimals(2);
+    temperature_->setSpecialValueText(tr("0 (greedy)"));
+    form->addRow(tr("&Temperature:"), temperature_);
+    topK_ = new QSpinBox(generation);
+    topK_->setRange(0, 100000);
+    topK_->setSpecialValueText(tr("off"));
+    form->addRow(tr("Top-&k:"), topK_);
+    topP_ = new QDoubleSpinBox(generation);
+    topP_->setRange(0.01, 1.0);
+    topP_->setSingleStep(0.05);
+    topP_->setDecimals(2);
+    form->addRow(tr("Top-&p:"), topP_);
+    repetitionPenalty_ = new QDoubleSpinBox(generation);
+    repetitionPenalty_->setRange(1.0, 5.0);
+    repetitionPenalty_->setSingleStep(0.05);
+    repetitionPenalty_->setDecimals(2);
+    repetitionPenalty_->setSpecialValueText(tr("1 (off)"));
+    form->addRow(tr("&Repetition penalty:"), repetitionPenalty_);
+    seed_ = new QLineEdit(generation);
+    seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,19}")), seed_));
+    seed_->setToolTip(tr("Same seed and settings give the same answer when sampling"));
+    form->addRow(tr("&Seed:"), seed_);
+    layout->addWidget(generation);
+
+    auto* engine = new QGroupBox(tr("Engine"), this);
+    auto* engineForm = new QFormLayout(engine);
+    threads_ = new QSpinBox(engine);
+    threads_->setRange(0, 256);
+    threads_->setSpecialValueText(tr("automatic (%n core(s))", nullptr, QThread::idealThreadCount()));
+    engineForm->addRow(tr("T&hreads:"), threads_);
+    useCache_ = new QCheckBox(tr("Keep the decoder &KV cache between turns"), engine);
+    engineForm->addRow(QString(), useCache_);
+    cacheBudget_ = new QSpinBox(engine);
+    cacheBudget_->setRange(0, 1 << 20);
+    cacheBudget_->setSuffix(tr(" MiB"));
+    cacheBudget_->setToolTip(tr("When all conversations' caches exceed this, the least recently used are dropped "
+                                "(and rebuilt on demand)"));
+    engineForm->addRow(tr("Cache &memory budget:"), cacheBudget_);
+    connect(useCache_, &QCheckBox::toggled, cacheBudget_, &QSpinBox::setEnabled);
+    layout->addWidget(engine);
+
+    auto* buttons = new QDialogButtonBox(
+        QDialogButtonBox::Ok | QDialogButtonBox::Cancel | QDialogButtonBox::RestoreDefaults, this);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(buttons->button(QDialogButtonBox::RestoreDefaults), &QPushButton::clicked, this,
+            [this] { setSettings(GenerationSettings{}); });
+    layout->addWidget(buttons);
+
+    setSettings(settings);
+}
+
+void SettingsDialog::setSettings(const GenerationSettings& s) {
+    maxNewTokens_->setValue(s.maxNewTokens);
+    temperature_->setValue(s.temperature);
+    topK_->setValue(s.topK);
+    topP_->setValue(s.topP);
+    repetitionPenalty_->setValue(s.repetitionPenalty);
+    seed_->setText(QString::number(s.seed));
+    threads_->setValue(s.threads);
+    useCache_->setChecked(s.useCache);
+    cacheBudget_->setValue(s.cacheBudgetMiB);
+    cacheBudget_->setEnabled(s.useCache);
+}
+
+GenerationSettings SettingsDialog::settings() const {
+    GenerationSettings s;
+    s.maxNewTokens = maxNewTokens_->value();
+    s.temperature = temperature_->value();
+    s.topK = topK_->value();
+    s.topP = topP_->value();
+    s.repetitionPenalty = repetitionPenalty_->value();
+    s.seed = seed_->text().toULongLong();
+    s.threads = threads_->value();
+    s.useCache = useCache_->isChecked();
+    s.cacheBudgetMiB = cacheBudget_->value();
+    return s;
+}
+
+}  // namespace studio
