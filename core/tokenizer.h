@@ -26,6 +26,9 @@ public:
     std::string id_to_piece(int id) const;  // "" for ids out of range
     int eos_id() const;                     // 1 for T5 models
     bool is_byte_piece(int id) const;       // pieces like <0xE3>
+    int byte_value(int id) const;           // 0..255 for byte pieces, -1 for every other id
+    // True for ids that decode() drops: out of range, pad, eos and other control pieces.
+    bool is_silent(int id) const;
 
 private:
     struct Impl;
@@ -40,11 +43,15 @@ public:
     explicit StreamingDecoder(const Tokenizer& tokenizer);
     // Text that became complete with this id ("" if nothing did yet).
     std::string push(int id);
-    // Whatever is still held back (an incomplete byte sequence decodes as the tokenizer decodes it).
+    // Whatever is still held back (an incomplete byte sequence decodes as the tokenizer decodes it). Ends the
+    // stream: the decoder starts over as after reset().
     std::string flush();
     void reset();
 
 private:
+    // How many ids at the end of the (non-silent) ids are byte pieces forming an incomplete UTF-8 character.
+    size_t incomplete_tail() const;
+
     const Tokenizer* tokenizer_;
     std::vector<int> ids_;
     std::string emitted_;
@@ -52,5 +59,7 @@ private:
 
 // True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool is_valid_utf8(const std::string& text);
+// Offset of the first byte where `text` stops being well-formed UTF-8, or std::string::npos when it is valid.
+size_t utf8_error_offset(const std::string& text);
 
 }  // namespace umt5
