@@ -1,7 +1,6 @@
 #include "core/checkpoint.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -32,48 +31,65 @@ std::string single_quoted(const std::string& s) { return "'" + s + "'"; }
 
 std::string system_error(int error) { return std::strerror(error); }
 
-// A read-only memory map of a whole file.
-class MappedFile {
+// The bytes of one safetensors file: an open file read with pread, or a buffer in memory. Reading instead of
+// memory-mapping means a file truncated or rewritten in place after it was opened makes a read fail with an
+// error, where a map would kill the process with SIGBUS on the first page past the new end.
+class ByteSource {
 public:
-    explicit MappedFile(const fs::path& path) {
-        const std::string label = path.string();
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Error(label + ": cannot open (" + system_error(errno) + ")");
+    explicit ByteSource(const fs::path& path) : label_(path.string()) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd_ < 0) throw Error(label_ + ": cannot open (" + system_error(errno) + ")");
         struct stat st {};
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            ::close(fd);
-            throw Error(label + ": not a regular file");
+        if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd_);
+            throw Error(label_ + ": not a regular file");
         }
-        size_ = static_cast<size_t>(st.st_size);
-        if (size_ > 0) {
-            void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-            const int error = errno;
-            ::close(fd);
-            if (p == MAP_FAILED) throw Error(label + ": cannot map into memory (" + system_error(error) + ")");
-            data_ = static_cast<const uint8_t*>(p);
-        } else {
-            ::close(fd);
-        }
+        size_ = static_cast<uint64_t>(st.st_size);
     }
-    ~MappedFile() {
-        if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    ByteSource(std::string bytes, std::string label)
+        : label_(std::move(label)), buffer_(std::move(bytes)), size_(buffer_.size()) {}
+    ~ByteSource() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    MappedFile(const MappedFile&) = delete;
-    MappedFile& operator=(const MappedFile&) = delete;
+    ByteSource(const ByteSource&) = delete;
+    ByteSource& operator=(const ByteSource&) = delete;
 
-    const uint8_t* data() const { return data_; }
-    size_t size() const { return size_; }
+    // Size when opened.
+    uint64_t size() const { return size_; }
+
+    // Copies [offset, offset + n) to `out`; throws "<what> cannot be read (...)" when the bytes are no longer
+    // there (the file shrank since it was opened) or reading fails.
+    void read(uint64_t offset, void* out, uint64_t n, const std::string& what) const {
+        if (offset > size_ || n > size_ - offset) throw Error(what + " cannot be read (past the end of the file)");
+        if (fd_ < 0) {
+            if (n) std::memcpy(out, buffer_.data() + offset, n);
+            return;
+        }
+        auto* dst = static_cast<char*>(out);
+        while (n > 0) {
+            const ssize_t got = ::pread(fd_, dst, std::min<uint64_t>(n, 1u << 30), static_cast<off_t>(offset));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) throw Error(what + " cannot be read (" + system_error(errno) + ")");
+            if (got == 0)
+                throw Error(what + " cannot be read (the file is shorter than when it was opened: changed on disk?)");
+            dst += got;
+            offset += static_cast<uint64_t>(got);
+            n -= static_cast<uint64_t>(got);
+        }
+    }
 
 private:
-    const uint8_t* data_ = nullptr;
-    size_t size_ = 0;
+    std::string label_;
+    int fd_ = -1;
+    std::string buffer_;
+    uint64_t size_ = 0;
 };
 
-// One weight file: a mapped safetensors file or an open PyTorch zip archive.
+// One weight file: a safetensors file (or buffer) or an open PyTorch zip archive.
 struct Source {
     fs::path path;
     std::string label;
-    std::unique_ptr<MappedFile> map;
+    std::unique_ptr<ByteSource> bytes;
     zip_t* zip = nullptr;
     std::mutex zip_mutex;  // libzip handles are not thread-safe
 
@@ -156,6 +172,7 @@ struct Checkpoint::Impl {
     }
 
     void index_safetensors(const fs::path& path);
+    void index_safetensors_source(Source& source);
     void index_pytorch_zip(const fs::path& path);
     void index_file(const fs::path& path);
     void index_sharded(const fs::path& index_path);
@@ -165,15 +182,21 @@ struct Checkpoint::Impl {
 // then the data section; data_offsets are relative to the start of the data section.
 void Checkpoint::Impl::index_safetensors(const fs::path& path) {
     Source& source = add_source(path);
+    source.bytes = std::make_unique<ByteSource>(path);
+    index_safetensors_source(source);
+}
+
+void Checkpoint::Impl::index_safetensors_source(Source& source) {
     const std::string& file = source.label;
-    source.map = std::make_unique<MappedFile>(path);
-    const uint8_t* bytes = source.map->data();
-    const uint64_t file_size = source.map->size();
+    const ByteSource& bytes = *source.bytes;
+    const uint64_t file_size = bytes.size();
     if (file_size < 8)
         throw Error(file + ": truncated safetensors file (" + std::to_string(file_size) +
                     " bytes, no header length)");
+    uint8_t length_bytes[8];
+    bytes.read(0, length_bytes, 8, file + ": safetensors header length");
     uint64_t header_size = 0;
-    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | bytes[i];
+    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
     if (header_size > kMaxHeaderBytes)
         throw Error(file + ": safetensors header length " + std::to_string(header_size) + " is absurd (over 100 MB)");
     if (header_size > file_size - 8)
@@ -181,10 +204,12 @@ void Checkpoint::Impl::index_safetensors(const fs::path& path) {
                     std::to_string(file_size) + " bytes; file truncated?)");
     const uint64_t data_start = 8 + header_size;
     const uint64_t data_size = file_size - data_start;
+    std::string header_text(static_cast<size_t>(header_size), '\0');
+    bytes.read(8, header_text.data(), header_size, file + ": safetensors header");
 
     json header;
     try {
-        header = json::parse(bytes + 8, bytes + data_start);
+        header = json::parse(header_text);
     } catch (const json::parse_error& e) {
         throw Error(file + ": safetensors header is not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
     }
@@ -440,6 +465,15 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
     return checkpoint;
 }
 
+Checkpoint Checkpoint::from_safetensors_bytes(std::string bytes, const std::string& label) {
+    Checkpoint checkpoint;
+    checkpoint.impl_->origin = label;
+    Source& source = checkpoint.impl_->add_source(label);
+    source.bytes = std::make_unique<ByteSource>(std::move(bytes), label);
+    checkpoint.impl_->index_safetensors_source(source);
+    return checkpoint;
+}
+
 Checkpoint Checkpoint::open_file(const fs::path& file) {
     if (!fs::is_regular_file(file)) throw Error(file.string() + ": weight file does not exist");
     Checkpoint checkpoint;
@@ -478,12 +512,10 @@ Tensor Checkpoint::get(const std::string& name) const {
     info(name);  // throws when missing
     const Entry& entry = impl_->entries.at(name);
     Source& source = *entry.source;
-    if (source.map) {
-        const uint8_t* data = source.map->data() + entry.offset;
-        Tensor borrowed = Tensor::borrow(data, entry.info.shape, entry.info.dtype);
-        // Typed access needs element alignment; the format does not promise it, so copy when it is missing.
-        if (reinterpret_cast<uintptr_t>(data) % dtype_size(entry.info.dtype) != 0) return borrowed.clone();
-        return borrowed;
+    if (source.bytes) {
+        Tensor out(entry.info.shape, entry.info.dtype);
+        source.bytes->read(entry.offset, out.raw(), entry.nbytes, source.label + ": tensor " + name);
+        return out;
     }
 
     Tensor out(entry.info.shape, entry.info.dtype);
@@ -527,7 +559,34 @@ Tensor Checkpoint::get_f32(const std::string& name, const Shape& expected) const
 const std::map<std::string, std::string>& Checkpoint::metadata() const { return impl_->metadata; }
 
 std::map<std::string, std::string> read_safetensors_metadata(const fs::path& path) {
-    return Checkpoint::open_file(path).metadata();
+    // Only the header is read, so metadata stays readable when the tensor data after it is damaged.
+    const std::string file = path.string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(file + ": cannot open (" + system_error(errno) + ")");
+    unsigned char prefix[8];
+    if (!in.read(reinterpret_cast<char*>(prefix), 8)) throw Error(file + ": file too short for a safetensors header");
+    uint64_t length = 0;
+    for (int i = 7; i >= 0; --i) length = (length << 8) | prefix[i];
+    if (length > kMaxHeaderBytes) throw Error(file + ": safetensors header length " + std::to_string(length) + " is too large");
+    std::string text(static_cast<size_t>(length), '\0');
+    if (!in.read(text.data(), static_cast<std::streamsize>(length)))
+        throw Error(file + ": safetensors header is truncated");
+    json header;
+    try {
+        header = json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Error(file + ": safetensors header is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    }
+    std::map<std::string, std::string> metadata;
+    if (!header.is_object()) throw Error(file + ": safetensors header is not a JSON object");
+    auto it = header.find("__metadata__");
+    if (it == header.end()) return metadata;
+    if (!it->is_object()) throw Error(file + ": safetensors __metadata__ is not an object");
+    for (const auto& [key, value] : it->items()) {
+        if (!value.is_string()) throw Error(file + ": safetensors __metadata__ value of \"" + key + "\" is not a string");
+        metadata[key] = value.get<std::string>();
+    }
+    return metadata;
 }
 
 void write_safetensors(const fs::path& path, const std::map<std::string, Tensor>& tensors) {

@@ -1,7 +1,9 @@
 #pragma once
 // Reading Hugging Face checkpoint weights. A Checkpoint indexes every tensor of a model directory without
-// converting anything; tensors are read on request, as stored (borrowed from a memory map where possible) or
-// converted to F32. Supported layouts, probed in this order:
+// converting anything; tensors are read on request, as stored or converted to F32, always into memory the
+// tensor owns. Files are read, not memory-mapped: a weight file truncated or rewritten in place while a
+// Checkpoint has it open makes get() throw, never SIGBUS (a loaded Model holds its own F32 copies and does
+// not look at the files again). Supported layouts, probed in this order:
 //   model.safetensors
 //   model.safetensors.index.json + the shards it names
 //   pytorch_model.bin                    (PyTorch zip archive: data.pkl + data/<key> storages)
@@ -31,6 +33,9 @@ public:
     static Checkpoint open(const std::filesystem::path& dir);
     // Indexes one weight file (.safetensors or .bin) directly.
     static Checkpoint open_file(const std::filesystem::path& file);
+    // Indexes a safetensors file held in memory (the checks and errors of open_file, with `label` in place of
+    // the file name). The Checkpoint keeps `bytes`. Meant for data that never was a file, and for fuzzing.
+    static Checkpoint from_safetensors_bytes(std::string bytes, const std::string& label);
 
     Checkpoint();
     ~Checkpoint();
@@ -43,7 +48,8 @@ public:
     // The files the weights were read from (one per shard).
     std::vector<std::filesystem::path> files() const;
 
-    // The tensor as stored. May borrow from a memory map owned by this Checkpoint: keep the Checkpoint alive.
+    // The tensor as stored, in owned memory. Throws when the bytes cannot be read (for instance the file was
+    // truncated after open()).
     Tensor get(const std::string& name) const;
     // The tensor converted to F32 (owned). If `expected` is not empty the stored shape must equal it;
     // otherwise throws "FILE: tensor NAME has shape [..], expected [..]".
@@ -63,7 +69,8 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
 // As above, with `metadata` as the header's "__metadata__" (left out when empty).
 void write_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata);
-// The "__metadata__" of a safetensors file, after validating the whole header like Checkpoint::open_file.
+// The "__metadata__" of a safetensors file. Reads the header only: tensor entries and data are not validated,
+// so the metadata of a file whose tensor data is truncated or damaged can still be recovered.
 std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path);
 
 }  // namespace umt5
