@@ -438,9 +438,9 @@ std::vector<Conversation*> ConversationStore::all() {
     return out;
 }
 
-void ConversationStore::set_budget(size_t bytes) {
+void ConversationStore::set_budget(size_t bytes, const Conversation* keep) {
     budget_ = bytes;
-    enforce_budget();
+    enforce_budget(keep);
 }
 
 size_t ConversationStore::cache_bytes() const {

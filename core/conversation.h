@@ -123,7 +123,8 @@ public:
     size_t size() const { return conversations_.size(); }
 
     size_t budget() const { return budget_; }
-    void set_budget(size_t bytes);
+    // Changes the budget and enforces it, evicting `keep` (if any) last.
+    void set_budget(size_t bytes, const Conversation* keep = nullptr);
     size_t cache_bytes() const;
     // Evicts least recently used caches until the total fits the budget; `keep` (if any) is evicted last.
     // Returns how many caches were evicted.
