@@ -54,7 +54,7 @@ int run(int argc, char** argv) {
     app.set_version_flag("--version", std::string("umt5 ") + UMT5_VERSION);
     app.require_subcommand(1);
     std::map<CLI::App*, Action> actions;
-    for (auto add : {add_generate, add_continue, add_score}) {
+    for (auto add : {add_generate, add_continue, add_score, add_bench}) {
         Action action = add(app);
         actions[app.get_subcommands({}).back()] = std::move(action);
     }

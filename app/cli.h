@@ -39,5 +39,6 @@ nlohmann::json stats_json(const GenerationStats& stats);
 Action add_generate(CLI::App& app);
 Action add_continue(CLI::App& app);
 Action add_score(CLI::App& app);
+Action add_bench(CLI::App& app);
 
 }  // namespace umt5::cli
