@@ -53,8 +53,11 @@ int run(int argc, char** argv) {
                  "umt5"};
     app.set_version_flag("--version", std::string("umt5 ") + UMT5_VERSION);
     app.require_subcommand(1);
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return std::string("umt5: error: ") + e.what() + " (see --help)\n";
+    });
     std::map<CLI::App*, Action> actions;
-    for (auto add : {add_generate, add_continue, add_score, add_bench}) {
+    for (auto add : {add_generate, add_continue, add_score, add_bench, add_export, add_import}) {
         Action action = add(app);
         actions[app.get_subcommands({}).back()] = std::move(action);
     }
