@@ -91,7 +91,8 @@ Controller::~Controller() {
         job.stop->store(true);
     for (StopFlag& flag : loadStops_)
         flag->store(true);
-    thread_.quit();
+    // Quit behind the requests already queued, so renames and deletions still reach the saved sessions.
+    QMetaObject::invokeMethod(worker_, [thread = &thread_] { thread->quit(); }, Qt::QueuedConnection);
     thread_.wait();
 }
 
@@ -318,12 +319,14 @@ void Controller::onStarted(const QString& id, RequestKind kind) {
 }
 
 void Controller::onToken(const QString& id, const QString& text, int tokenId) {
-    ++runningTokens_;
     ConversationView* view = find(id);
+    if (tokenId >= 0)
+        ++runningTokens_;
     if (!view || view->turns.isEmpty())
         return;
     view->turns.last().answer += text;
-    ++view->turns.last().tokens;
+    if (tokenId >= 0)
+        ++view->turns.last().tokens;
     emit tokenGenerated(id, text, tokenId);
 }
 

@@ -209,13 +209,17 @@ void Worker::generate(const GenerationRequest& request) {
 
     const umt5::GenerationOptions options = engineOptions(request.settings, request.stop.get());
     const std::atomic<bool>* stop = request.stop.get();
-    auto onToken = [this, &id, stop](const umt5::TokenEvent& event) {
+    std::string streamed;
+    auto onToken = [this, &id, stop, &streamed](const umt5::TokenEvent& event) {
+        streamed += event.text;
         emit tokenGenerated(id, fromUtf8(event.text), event.id);
         return !(stop && stop->load());
     };
 
     emit started(id, request.kind);
     const size_t turnsBefore = conversation->turns().size();
+    const std::string answerBefore =
+        request.kind == RequestKind::Continue ? conversation->turns().back().answer : std::string();
     umt5::GenerationResult result;
     bool cancelled = false;
     try {
@@ -242,6 +246,15 @@ void Worker::generate(const GenerationRequest& request) {
         emit failed(id, QString::fromUtf8(e.what()));
         emit conversationSynced(snapshot(*conversation));
         return;
+    }
+
+    // Bytes of an incomplete UTF-8 character at the very end are never streamed; the final answer decodes them
+    // (as U+FFFD). They go out as one last piece without a token, so the stream always adds up to the answer.
+    if (!cancelled && !conversation->empty()) {
+        const std::string& answer = conversation->turns().back().answer;
+        const std::string expected = answerBefore + streamed;
+        if (answer.size() > expected.size() && answer.compare(0, expected.size(), expected) == 0)
+            emit tokenGenerated(id, fromUtf8(answer.substr(expected.size())), -1);
     }
 
     if (!request.settings.useCache)

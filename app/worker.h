@@ -92,6 +92,8 @@ signals:
     void restoreWarning(const QString& message);
     // A queued request reached the engine.
     void started(const QString& conversationId, studio::RequestKind kind);
+    // Text of one generated token (may be empty while a UTF-8 character is incomplete). After the last token, a
+    // piece with tokenId -1 may carry what was held back, so the texts always add up to the final answer.
     void tokenGenerated(const QString& conversationId, const QString& text, int tokenId);
     // `stats`: answer, finish, tokens, tokensPerSecond, encodeMs, firstTokenMs, decodeMs, encoderReused, cache,
     // cacheBytes (this conversation), storeCacheBytes (all conversations), perTokenMs (QVariantList), saved.
