@@ -52,13 +52,15 @@ public:
         fingerprint_.add(shape_string(shape));
         const int64_t step = std::max<int64_t>(1, t.numel() / 257);
         for (int64_t i = 0; i < t.numel(); i += step) fingerprint_.add(&values[i], sizeof(float));
-        if (!warned_non_finite_)
-            for (int64_t i = 0; i < t.numel(); ++i)
-                if (!std::isfinite(values[i])) {
-                    std::fprintf(stderr, "umt5: warning: tensor %s contains NaN or infinite values\n", name.c_str());
-                    warned_non_finite_ = true;
-                    break;
-                }
+        int64_t non_finite = 0;
+        for (int64_t i = 0; i < t.numel(); ++i) non_finite += !std::isfinite(values[i]);
+        if (non_finite) {
+            if (warnings_.empty())
+                std::fprintf(stderr, "umt5: warning: tensor %s contains NaN or infinite values\n", name.c_str());
+            warnings_.push_back(checkpoint_.info(name).file + ": tensor " + name + " has " +
+                                std::to_string(non_finite) + " NaN or infinite values (of " +
+                                std::to_string(t.numel()) + ")");
+        }
         parameters_ += t.numel();
         ++loaded_;
         if (options_.progress) options_.progress(static_cast<double>(loaded_) / static_cast<double>(total_));
@@ -90,6 +92,7 @@ public:
     }
 
     std::string identity() const { return fingerprint_.hex(); }
+    const std::vector<std::string>& warnings() const { return warnings_; }
     int64_t parameters() const { return parameters_; }
 
 private:
@@ -98,7 +101,7 @@ private:
     size_t total_;
     size_t loaded_ = 0;
     int64_t parameters_ = 0;
-    bool warned_non_finite_ = false;
+    std::vector<std::string> warnings_;
     Fingerprint fingerprint_;
 };
 
@@ -194,6 +197,7 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
                                                 std::move(lm_head), tied, c);
     model->identity_ = reader.identity();
     model->parameter_count_ = reader.parameters();
+    model->warnings_ = reader.warnings();
     return model;
 }
 
@@ -203,6 +207,9 @@ std::string Model::name() const {
 }
 
 std::vector<int> Model::prompt_ids(const std::string& prompt) const {
+    if (prompt.size() > kMaxPromptBytes)
+        throw Error("the prompt is " + std::to_string(prompt.size()) + " bytes long; the limit is " +
+                    std::to_string(kMaxPromptBytes) + " bytes");
     if (prompt.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("the prompt is empty");
     std::vector<int> ids = tokenizer_.encode(prompt);
     if (static_cast<int64_t>(ids.size()) + 1 > kMaxEncoderTokens)
@@ -214,6 +221,9 @@ std::vector<int> Model::prompt_ids(const std::string& prompt) const {
 
 Tensor Model::encode(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop) const {
     if (ids.empty()) throw Error("the encoder input is empty");
+    if (static_cast<int64_t>(ids.size()) > kMaxEncoderTokens)
+        throw Error("the encoder input is " + std::to_string(ids.size()) + " tokens long; the limit is " +
+                    std::to_string(kMaxEncoderTokens));
     return encoder_->forward(ids, ws, stop);
 }
 

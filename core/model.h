@@ -39,14 +39,21 @@ public:
     const std::string& identity() const { return identity_; }
     int64_t parameter_count() const { return parameter_count_; }
     size_t weight_bytes() const { return weight_bytes_; }
+    // What loading found suspicious but not fatal, one line each, e.g.
+    // "DIR/model.safetensors: tensor shared.weight has 3 NaN or infinite values (of 196608)". The first one is
+    // also printed to stderr while loading.
+    const std::vector<std::string>& warnings() const { return warnings_; }
 
     // Longest encoder input accepted: attention memory grows with its square.
     static constexpr int64_t kMaxEncoderTokens = 2048;
+    // Longest prompt text tokenized at all (far more than kMaxEncoderTokens tokens of any real text), so that a
+    // pasted file is refused before tokenizing it costs time and memory.
+    static constexpr size_t kMaxPromptBytes = size_t{1} << 20;
     // The encoder input for a prompt: its sentencepiece ids followed by eos. Throws umt5::Error for an empty or
-    // invalid UTF-8 prompt, or one longer than kMaxEncoderTokens tokens.
+    // invalid UTF-8 prompt, one over kMaxPromptBytes bytes, or one longer than kMaxEncoderTokens tokens.
     std::vector<int> prompt_ids(const std::string& prompt) const;
 
-    // Encoder output [ids, d_model] for one unpadded sequence.
+    // Encoder output [ids, d_model] for one unpadded sequence of at most kMaxEncoderTokens ids.
     Tensor encode(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop = nullptr) const;
     // A cache shaped for this model, empty.
     KVCache make_cache() const;
@@ -71,6 +78,7 @@ private:
     std::string identity_;
     int64_t parameter_count_ = 0;
     size_t weight_bytes_ = 0;
+    std::vector<std::string> warnings_;
 };
 
 }  // namespace umt5
