@@ -146,6 +146,14 @@ std::string read_small_file(const fs::path& path, uint64_t limit) {
     return text;
 }
 
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g. "number overflow parsing '1e999'".
+std::string json_reason(const std::exception& e) {
+    std::string text = e.what();
+    const size_t end = text.find("] ");
+    if (text.rfind("[json.exception.", 0) == 0 && end != std::string::npos) text.erase(0, end + 2);
+    return text;
+}
+
 std::string zip_message(zip_t* zip) { return zip_error_strerror(zip_get_error(zip)); }
 
 }  // namespace
@@ -212,6 +220,8 @@ void Checkpoint::Impl::index_safetensors_source(Source& source) {
         header = json::parse(header_text);
     } catch (const json::parse_error& e) {
         throw Error(file + ": safetensors header is not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {  // a number too large for a double
+        throw Error(file + ": safetensors header is not valid JSON (" + json_reason(e) + ")");
     }
     if (!header.is_object()) throw Error(file + ": safetensors header is not a JSON object");
 
@@ -408,6 +418,8 @@ void Checkpoint::Impl::index_sharded(const fs::path& index_path) {
         index = json::parse(read_small_file(index_path, kMaxIndexBytes));
     } catch (const json::parse_error& e) {
         throw Error(file + ": not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {
+        throw Error(file + ": not valid JSON (" + json_reason(e) + ")");
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
         throw Error(file + ": has no \"weight_map\" object");
@@ -576,6 +588,8 @@ std::map<std::string, std::string> read_safetensors_metadata(const fs::path& pat
         header = json::parse(text);
     } catch (const json::parse_error& e) {
         throw Error(file + ": safetensors header is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {
+        throw Error(file + ": safetensors header is not valid JSON (" + json_reason(e) + ")");
     }
     std::map<std::string, std::string> metadata;
     if (!header.is_object()) throw Error(file + ": safetensors header is not a JSON object");

@@ -13,6 +13,14 @@ namespace {
 
 using nlohmann::json;
 
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g. "number overflow parsing '1e999'".
+std::string json_reason(const std::exception& e) {
+    std::string text = e.what();
+    const size_t end = text.find("] ");
+    if (text.rfind("[json.exception.", 0) == 0 && end != std::string::npos) text.erase(0, end + 2);
+    return text;
+}
+
 int64_t read_int(const json& j, const char* key, int64_t fallback, const std::string& origin) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
@@ -60,6 +68,8 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& o
         j = json::parse(text);
     } catch (const json::parse_error& e) {
         throw Error(origin + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {  // a number too large for a double
+        throw Error(origin + ": not valid JSON (" + json_reason(e) + ")");
     }
     if (!j.is_object()) throw Error(origin + ": expected a JSON object");
     const std::string model_type = read_string(j, "model_type", "umt5", origin);

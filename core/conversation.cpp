@@ -15,6 +15,14 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g. "number overflow parsing '1e999'".
+std::string json_reason(const std::exception& e) {
+    std::string text = e.what();
+    const size_t end = text.find("] ");
+    if (text.rfind("[json.exception.", 0) == 0 && end != std::string::npos) text.erase(0, end + 2);
+    return text;
+}
+
 constexpr const char* kFormatName = "umt5-session";
 
 int64_t unix_ms_now() {
@@ -74,11 +82,11 @@ GenerationStats stats_from_json(const json& j) {
     return s;
 }
 
-FinishReason finish_from_name(const std::string& name) {
+FinishReason finish_from_name(const std::string& name, const std::string& origin) {
     if (name == "eos") return FinishReason::Eos;
     if (name == "stopped") return FinishReason::Stopped;
     if (name == "length") return FinishReason::Length;
-    throw Error("unknown finish reason \"" + name + "\"");
+    throw Error(origin + ": damaged conversation (unknown finish reason \"" + name + "\")");
 }
 
 std::string tensor_key(int64_t layer, const char* part) {
@@ -258,6 +266,8 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
         j = json::parse(text);
     } catch (const json::parse_error& e) {
         throw Error(origin + ": the conversation is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {  // a number too large for a double
+        throw Error(origin + ": the conversation is not valid JSON (" + json_reason(e) + ")");
     }
     try {
         if (!j.is_object() || j.value("format", std::string()) != kFormatName)
@@ -282,7 +292,7 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
             turn.prompt_ids = t.at("prompt_ids").get<std::vector<int>>();
             turn.output_ids = t.at("output_ids").get<std::vector<int>>();
             turn.answer = t.at("answer").get<std::string>();
-            turn.finish = finish_from_name(t.at("finish").get<std::string>());
+            turn.finish = finish_from_name(t.at("finish").get<std::string>(), origin);
             turn.created_ms = t.at("created_ms").get<int64_t>();
             turn.options = options_from_json(t.at("settings"));
             turn.stats = stats_from_json(t.at("stats"));
@@ -290,7 +300,7 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
         }
         return c;
     } catch (const json::exception& e) {
-        throw Error(origin + ": damaged conversation (" + std::string(e.what()) + ")");
+        throw Error(origin + ": damaged conversation (" + json_reason(e) + ")");
     }
 }
 
@@ -384,7 +394,7 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
         }
         conversation.restore_state(std::move(state), model->identity());
     } catch (const json::exception& e) {
-        drop("the saved cache is damaged (" + std::string(e.what()) + ")");
+        drop("the saved cache is damaged (" + json_reason(e) + ")");
     } catch (const Error& e) {
         if (strict && std::string(e.what()).rfind(origin, 0) == 0) throw;
         drop("the saved cache is unusable (" + std::string(e.what()) + ")");

@@ -1,0 +1,409 @@
+// Hostile inputs to the engine, each asserting the exact one-line error (or warning) the user sees: absurd
+// configurations, non-finite weights, vocabulary mismatches, missing or corrupt tokenizers, models too large for
+// memory, oversized and invalid prompts, weight files truncated while open, damaged session files, and the JSON
+// inputs the fuzzers broke (numbers too large for a double).
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "core/checkpoint.h"
+#include "core/config.h"
+#include "core/conversation.h"
+#include "core/model.h"
+#include "test_util.h"
+
+using namespace umt5;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The message of the umt5::Error `f` throws, or "(no error)".
+template <typename F> std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+uint64_t header_length(const std::string& bytes) {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
+    return n;
+}
+
+// Replaces the only occurrence of `from` in `text` by `to` (same length, so offsets stay valid).
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    if (at == std::string::npos || text.find(from, at + 1) != std::string::npos || from.size() != to.size())
+        return "replace_once failed for " + from;
+    return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+class TestHostile : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void jsonNumberOverflow_data();
+    void jsonNumberOverflow();
+    void configValues_data();
+    void configValues();
+    void nonFiniteWeightsWarn();
+    void modelDirectory_data();
+    void modelDirectory();
+    void weightsTooLargeForMemory();
+    void prompts_data();
+    void prompts();
+    void encoderLengthCap();
+    void weightFileTruncatedAfterOpen();
+    void loadedModelSurvivesFileChanges();
+    void sessions_data();
+    void sessions();
+
+private:
+    // A copy of tiny-a in a fresh directory, for tests that damage it.
+    fs::path tiny_a_copy(const QString& name);
+
+    QTemporaryDir temp_;
+    std::shared_ptr<const Model> model_;
+};
+
+void TestHostile::initTestCase() {
+    QVERIFY(temp_.isValid());
+    model_ = Model::load(umt5test::tiny_a_dir());
+}
+
+fs::path TestHostile::tiny_a_copy(const QString& name) {
+    const fs::path dir = fs::path(temp_.path().toStdString()) / name.toStdString();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const char* f : {"config.json", "model.safetensors", "spiece.model"})
+        fs::copy_file(umt5test::tiny_a_dir() / f, dir / f);
+    return dir;
+}
+
+// Found by fuzz_config: nlohmann's parser reports a number too large for a double as out_of_range, not as a
+// parse_error, so it escaped every `catch (json::parse_error&)` as a foreign exception.
+void TestHostile::jsonNumberOverflow_data() {
+    QTest::addColumn<QString>("kind");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("config") << "config" << "config.json: not valid JSON (number overflow parsing '46e536')";
+    QTest::newRow("safetensors header")
+        << "safetensors" << "mem: safetensors header is not valid JSON (number overflow parsing '1e999')";
+    QTest::newRow("sharded index") << "index" << "INDEX: not valid JSON (number overflow parsing '1e400')";
+    QTest::newRow("conversation") << "conversation"
+                                  << "chat: the conversation is not valid JSON (number overflow parsing '1e999')";
+}
+
+void TestHostile::jsonNumberOverflow() {
+    QFETCH(QString, kind);
+    QFETCH(QString, expected);
+    std::string error;
+    std::string want = expected.toStdString();
+    if (kind == "config") {
+        error = error_of([] { ModelConfig::from_json(R"({"vocab_size": 46e536})"); });
+    } else if (kind == "safetensors") {
+        const std::string header = R"({"w":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})";
+        std::string bytes(8, '\0');
+        bytes[0] = static_cast<char>(header.size());
+        error = error_of([&] { Checkpoint::from_safetensors_bytes(bytes + header + "abcd", "mem"); });
+    } else if (kind == "index") {
+        const fs::path index = fs::path(temp_.path().toStdString()) / "overflow.safetensors.index.json";
+        write_bytes(index, R"({"weight_map": {"x": "a.safetensors"}, "metadata": {"total_size": 1e400}})");
+        error = error_of([&] { Checkpoint::open_file(index); });
+        want.replace(want.find("INDEX"), 5, index.string());
+    } else {
+        error = error_of([] { Conversation::from_json(R"({"format":"umt5-session","version":1e999})", "chat"); });
+    }
+    QCOMPARE(QString::fromStdString(error), QString::fromStdString(want));
+}
+
+void TestHostile::configValues_data() {
+    QTest::addColumn<QString>("json");
+    QTest::addColumn<QString>("expected");
+    auto row = [](const char* name, const char* json, const char* expected) {
+        QTest::newRow(name) << json << (std::string("cfg.json: ") + expected).c_str();
+    };
+    row("negative d_kv", R"({"d_kv": -64})", "d_kv = -64 is outside [1, 4096]");
+    row("zero heads", R"({"num_heads": 0})", "num_heads = 0 is outside [1, 1024]");
+    row("zero d_model", R"({"d_model": 0})", "d_model = 0 is outside [1, 65536]");
+    row("heads * d_kv too wide", R"({"num_heads": 1024, "d_kv": 4096})",
+        "num_heads * d_kv = 4194304 is outside [1, 65536]");
+    row("10^9 layers", R"({"num_layers": 1000000000})", "num_layers = 1000000000 is outside [1, 256]");
+    row("10^9 decoder layers", R"({"num_decoder_layers": 1000000000})",
+        "num_decoder_layers = 1000000000 is outside [1, 256]");
+    row("huge vocabulary", R"({"vocab_size": 1000000000000})", "vocab_size = 1000000000000 is outside [2, 4000000]");
+    row("vocabulary past int64", R"({"vocab_size": 18446744073709551615})", "field \"vocab_size\" is out of range");
+    row("huge d_ff", R"({"d_ff": 9223372036854775807})", "d_ff = 9223372036854775807 is outside [1, 262144]");
+    row("fractional d_model", R"({"d_model": 512.5})", "field \"d_model\" must be an integer");
+    row("string heads", R"({"num_heads": "8"})", "field \"num_heads\" must be an integer");
+    row("negative epsilon", R"({"layer_norm_epsilon": -1e-6})", "layer_norm_epsilon must be in (0, 1)");
+    row("eos outside vocabulary", R"({"vocab_size": 100, "eos_token_id": 100})", "eos_token_id = 100 is outside [0, 99]");
+    row("negative pad", R"({"pad_token_id": -1})", "pad_token_id = -1 is outside [0, 32127]");
+    row("one bucket", R"({"relative_attention_num_buckets": 1})", "relative_attention_num_buckets = 1 is outside [2, 4096]");
+    row("unknown activation", R"({"feed_forward_proj": "gated-swish"})", "feed_forward_proj \"gated-swish\" is not supported");
+    row("not T5", R"({"model_type": "llama"})", "model_type \"llama\" is not a T5-family model");
+    row("not an object", R"([1, 2])", "expected a JSON object");
+    row("not JSON", R"({"d_model": )", "not valid JSON (byte 13)");
+}
+
+void TestHostile::configValues() {
+    QFETCH(QString, json);
+    QFETCH(QString, expected);
+    const std::string error = error_of([&] { ModelConfig::from_json(json.toStdString(), "cfg.json"); });
+    QCOMPARE(QString::fromStdString(error), expected);
+}
+
+// NaN or infinite weights load (a model may still be usable, and the values are the user's), with one warning per
+// tensor that has any, collected on the Model.
+void TestHostile::nonFiniteWeightsWarn() {
+    const fs::path dir = tiny_a_copy("non-finite");
+    std::map<std::string, Tensor> tensors;
+    {
+        const Checkpoint ck = Checkpoint::open(dir);
+        for (const std::string& name : ck.names()) tensors[name] = ck.get_f32(name);
+    }
+    float* shared = tensors["shared.weight"].data<float>();
+    shared[0] = std::numeric_limits<float>::quiet_NaN();
+    shared[5] = std::numeric_limits<float>::infinity();
+    tensors["encoder.final_layer_norm.weight"].data<float>()[1] = -std::numeric_limits<float>::infinity();
+    write_safetensors(dir / "model.safetensors", tensors);
+
+    const auto model = Model::load(dir);
+    const std::string file = (dir / "model.safetensors").string();
+    const std::vector<std::string> expected = {
+        file + ": tensor shared.weight has 2 NaN or infinite values (of 196608)",
+        file + ": tensor encoder.final_layer_norm.weight has 1 NaN or infinite values (of 64)"};
+    QCOMPARE(model->warnings(), expected);
+    QVERIFY(model_->warnings().empty());
+    // Still usable: encoding runs (and yields non-finite values, which is the user's business).
+    Workspace ws;
+    QCOMPARE(model->encode({5, 6, 1}, ws).shape(), (Shape{3, 64}));
+}
+
+void TestHostile::modelDirectory_data() {
+    QTest::addColumn<QString>("damage");
+    QTest::addColumn<QString>("expected");  // DIR stands for the model directory
+    QTest::newRow("vocabulary smaller than the tokenizer")
+        << "vocab-2000" << "DIR/spiece.model: the tokenizer has 3000 pieces but config.json's vocab_size is 2000";
+    QTest::newRow("vocabulary larger than the weights")
+        << "vocab-4096" << "DIR/model.safetensors: tensor shared.weight has shape [3072, 64], expected [4096, 64]";
+    QTest::newRow("missing spiece.model")
+        << "no-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (no such file)";
+    QTest::newRow("empty spiece.model")
+        << "empty-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (the file is empty)";
+    QTest::newRow("corrupt spiece.model")
+        << "garbage-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (not a sentencepiece model file)";
+    QTest::newRow("truncated spiece.model")
+        << "truncated-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (not a sentencepiece model file)";
+    QTest::newRow("spiece.model is a directory")
+        << "dir-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (it is a directory)";
+    QTest::newRow("missing config.json") << "no-config" << "DIR/config.json: cannot open the model configuration";
+    QTest::newRow("truncated weights")
+        << "truncated-weights"
+        << "DIR/model.safetensors: safetensors header length 5944 exceeds the file size (5000 bytes; file truncated?)";
+}
+
+void TestHostile::modelDirectory() {
+    QFETCH(QString, damage);
+    QFETCH(QString, expected);
+    const fs::path dir = tiny_a_copy(damage);
+    const std::string d = damage.toStdString();
+    std::string config = read_bytes(dir / "config.json");
+    if (d.rfind("vocab-", 0) == 0) {
+        config = replace_once(config, "\"vocab_size\": 3072", "\"vocab_size\": " + d.substr(6));
+        write_bytes(dir / "config.json", config);
+    }
+    const std::string spiece = read_bytes(dir / "spiece.model");
+    if (d == "no-spiece") fs::remove(dir / "spiece.model");
+    if (d == "empty-spiece") write_bytes(dir / "spiece.model", "");
+    if (d == "garbage-spiece") write_bytes(dir / "spiece.model", std::string(4096, '\xa7'));
+    if (d == "truncated-spiece") write_bytes(dir / "spiece.model", spiece.substr(0, spiece.size() / 3));
+    if (d == "dir-spiece") {
+        fs::remove(dir / "spiece.model");
+        fs::create_directory(dir / "spiece.model");
+    }
+    if (d == "no-config") fs::remove(dir / "config.json");
+    if (d == "truncated-weights") fs::resize_file(dir / "model.safetensors", 5000);
+
+    std::string want = expected.toStdString();
+    want.replace(want.find("DIR"), 3, dir.string());
+    QCOMPARE(QString::fromStdString(error_of([&] { Model::load(dir); })), QString::fromStdString(want));
+}
+
+// A configuration whose weights would need about 3.7 TiB, next to tiny files: refused before allocating anything.
+void TestHostile::weightsTooLargeForMemory() {
+    const fs::path dir = tiny_a_copy("too-large");
+    write_bytes(dir / "config.json", R"({"vocab_size": 4000000, "d_model": 65536, "num_heads": 16, "d_kv": 4096,
+        "d_ff": 262144, "num_layers": 4, "feed_forward_proj": "gated-gelu"})");
+    const std::string error = error_of([&] { Model::load(dir); });
+    // F32 floats as Model::load counts them: tied embeddings (no lm_head.weight), 4 + 4 layers, inner_dim 65536.
+    const size_t attention = 4ull * 65536 * 65536, ff = 3ull * 262144 * 65536;
+    const size_t bytes = (4000000ull * 65536 + 4 * (attention + ff) + 4 * (2 * attention + ff)) * 4;
+    const QRegularExpression pattern(QRegularExpression::anchoredPattern(
+        QRegularExpression::escape(QString::fromStdString(dir.string() + ": the model needs " +
+                                                          std::to_string(bytes >> 20) + " MiB for its weights but only ")) +
+        "[0-9]+ MiB are available"));
+    QVERIFY2(pattern.match(QString::fromStdString(error)).hasMatch(), error.c_str());
+}
+
+void TestHostile::prompts_data() {
+    QTest::addColumn<QByteArray>("prompt");
+    QTest::addColumn<QString>("expected");
+    QByteArray long_text;
+    while (long_text.size() < 100000) long_text += "word ";
+    long_text.truncate(100000);
+    QTest::newRow("100k characters") << long_text << "the prompt is 40001 tokens long; the limit is 2048";
+    QTest::newRow("100k characters of one letter") << QByteArray(100000, 'x') << "the prompt is 100002 tokens long; the limit is 2048";
+    QTest::newRow("over the byte limit") << QByteArray(3 << 20, 'x')
+                                         << "the prompt is 3145728 bytes long; the limit is 1048576 bytes";
+    QTest::newRow("invalid byte") << QByteArray("abc\xff") << "prompt is not valid UTF-8 (byte 3)";
+    QTest::newRow("truncated sequence") << QByteArray("ok \xe3\x81") << "prompt is not valid UTF-8 (byte 3)";
+    QTest::newRow("overlong") << QByteArray("\xc0\xaf") << "prompt is not valid UTF-8 (byte 0)";
+    QTest::newRow("surrogate") << QByteArray("x\xed\xa0\x80") << "prompt is not valid UTF-8 (byte 1)";
+    QTest::newRow("empty") << QByteArray("") << "the prompt is empty";
+    QTest::newRow("blank") << QByteArray(" \n\t ") << "the prompt is empty";
+    QTest::newRow("fine") << QByteArray("Hello world") << "(no error)";
+}
+
+void TestHostile::prompts() {
+    QFETCH(QByteArray, prompt);
+    QFETCH(QString, expected);
+    const std::string text(prompt.constData(), static_cast<size_t>(prompt.size()));
+    QCOMPARE(QString::fromStdString(error_of([&] { model_->prompt_ids(text); })), expected);
+}
+
+void TestHostile::encoderLengthCap() {
+    Workspace ws;
+    std::vector<int> ids(Model::kMaxEncoderTokens + 1, 7);
+    QCOMPARE(QString::fromStdString(error_of([&] { model_->encode(ids, ws); })),
+             QString("the encoder input is 2049 tokens long; the limit is 2048"));
+    QCOMPARE(QString::fromStdString(error_of([&] { model_->encode({7, 5000, 1}, ws); })),
+             QString("token id 5000 is outside the vocabulary of 3072"));
+    ids.pop_back();
+    QCOMPARE(model_->encode(ids, ws).shape(), (Shape{Model::kMaxEncoderTokens, 64}));
+}
+
+// Weight files are read, not mapped: a file cut short after Checkpoint::open makes get() fail with an error for
+// the tensors whose bytes are gone (a memory map would have raised SIGBUS), while those before the cut still read.
+void TestHostile::weightFileTruncatedAfterOpen() {
+    const fs::path dir = tiny_a_copy("truncated-after-open");
+    const fs::path file = dir / "model.safetensors";
+    const Checkpoint ck = Checkpoint::open(dir);
+    const Tensor before = ck.get_f32("shared.weight");
+    fs::resize_file(file, 8 + header_length(read_bytes(file)) + 1000);
+    QCOMPARE(QString::fromStdString(error_of([&] { ck.get_f32("shared.weight"); })),
+             QString::fromStdString(file.string() +
+                                    ": tensor shared.weight cannot be read (the file is shorter than when it was "
+                                    "opened: changed on disk?)"));
+    // Emptied and rewritten in place with other bytes: reads see the new bytes or fail, never crash.
+    fs::resize_file(file, 0);
+    QVERIFY(error_of([&] { ck.get("encoder.final_layer_norm.weight"); }).find("cannot be read") != std::string::npos);
+    QCOMPARE(before.shape(), (Shape{3072, 64}));
+}
+
+// A loaded model owns F32 copies of its weights: truncating or deleting the files afterwards changes nothing.
+void TestHostile::loadedModelSurvivesFileChanges() {
+    const fs::path dir = tiny_a_copy("loaded-then-changed");
+    const auto model = Model::load(dir);
+    Workspace ws;
+    const Tensor before = model->encode({5, 6, 7, 1}, ws);
+    fs::resize_file(dir / "model.safetensors", 16);
+    fs::remove(dir / "spiece.model");
+    const Tensor after = model->encode({5, 6, 7, 1}, ws);
+    QCOMPARE(std::memcmp(before.raw(), after.raw(), before.nbytes()), 0);
+    QCOMPARE(model->prompt_ids("Hello"), model_->prompt_ids("Hello"));
+}
+
+void TestHostile::sessions_data() {
+    QTest::addColumn<QString>("damage");
+    QTest::addColumn<bool>("recovered");   // the transcript loads (with `expected` as the warning)
+    QTest::addColumn<QString>("expected");  // FILE stands for the session file, N for computed numbers
+    QTest::newRow("empty file") << "empty" << false << "FILE: file too short for a safetensors header";
+    QTest::newRow("zero-filled") << "zeros" << false << "FILE: safetensors header is not valid JSON (byte 1)";
+    QTest::newRow("header cut") << "cut-header" << false << "FILE: safetensors header is truncated";
+    QTest::newRow("header length absurd")
+        << "garbage" << false << "FILE: safetensors header length 8247062282340889459 is too large";
+    QTest::newRow("header not JSON") << "header-byte" << false << "FILE: safetensors header is not valid JSON (byte 1)";
+    QTest::newRow("transcript without turns")
+        << "no-turns" << false << "FILE: damaged conversation (key 'turns' not found)";
+    QTest::newRow("unknown finish reason")
+        << "finish" << false << "FILE: damaged conversation (unknown finish reason \"EOS\")";
+    QTest::newRow("cache data cut off")
+        << "cut-data" << true
+        << "the saved cache is unusable (FILE: tensor decoder.0.cross.k has data_offsets [0, N] past the end of the "
+           "data (0 bytes; file truncated?)); it will be rebuilt when needed";
+    QTest::newRow("cache layer count wrong")
+        << "layers" << true
+        << "the saved cache is unusable (wrong number of cache layers); it will be rebuilt when needed";
+    QTest::newRow("cache info not JSON")
+        << "cache-json" << true
+        << "the saved cache is damaged (parse error at line 1, column 1: syntax error while parsing value - invalid "
+           "literal; last read: 'x'); it will be rebuilt when needed";
+}
+
+void TestHostile::sessions() {
+    QFETCH(QString, damage);
+    QFETCH(bool, recovered);
+    QFETCH(QString, expected);
+    const std::string d = damage.toStdString();
+    const fs::path path = fs::path(temp_.path().toStdString()) / (d + ".umt5session");
+    Conversation conversation;
+    GenerationOptions options;
+    options.max_new_tokens = 3;
+    conversation.submit(*model_, "Hello world", options);
+    conversation.save(path, model_.get(), true);
+    std::string bytes = read_bytes(path);
+    const uint64_t header = header_length(bytes);
+    const auto prompt_rows = conversation.turns().back().prompt_ids.size();
+
+    if (d == "empty") bytes.clear();
+    if (d == "zeros") bytes.assign(bytes.size(), '\0');
+    if (d == "cut-header") bytes.resize(8 + header / 2);
+    if (d == "garbage") bytes.replace(0, 8, "sssssssr");
+    if (d == "header-byte") bytes[8] = 'x';
+    if (d == "no-turns") bytes = replace_once(bytes, "\\\"turns\\\"", "\\\"turnz\\\"");
+    if (d == "finish") bytes = replace_once(bytes, "\\\"finish\\\":\\\"length\\\"", "\\\"finish\\\":\\\"EOS\\\"   ");
+    if (d == "cut-data") bytes.resize(8 + header);
+    if (d == "layers") bytes = replace_once(bytes, "\\\"layers\\\":2", "\\\"layers\\\":3");
+    if (d == "cache-json") bytes = replace_once(bytes, "\"cache\":\"{", "\"cache\":\"x");
+    write_bytes(path, bytes);
+
+    std::string want = expected.toStdString();
+    if (want.find("FILE") != std::string::npos) want.replace(want.find("FILE"), 4, path.string());
+    if (want.find("[0, N]") != std::string::npos)
+        want.replace(want.find("[0, N]"), 6, "[0, " + std::to_string(prompt_rows * 64 * 4) + "]");
+    if (recovered) {
+        std::string warning;
+        const Conversation loaded = Conversation::load(path, model_.get(), &warning);
+        QCOMPARE(QString::fromStdString(warning), QString::fromStdString(want));
+        QCOMPARE(loaded.turns().size(), size_t(1));
+        QCOMPARE(loaded.turns().back().answer, conversation.turns().back().answer);
+        QVERIFY(!loaded.has_cache());
+    } else {
+        QCOMPARE(QString::fromStdString(error_of([&] { Conversation::load(path, model_.get()); })),
+                 QString::fromStdString(want));
+    }
+    QCOMPARE(read_bytes(path), bytes);  // a failed load never modifies the file
+}
+
+QTEST_GUILESS_MAIN(TestHostile)
+#include "test_hostile.moc"
