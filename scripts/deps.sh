@@ -10,12 +10,19 @@ PACKAGES=(
   # libzip's CMake package refers to its command-line tools; without them find_package(libzip) fails.
   zipcmp zipmerge ziptool
   xvfb xauth
+  # The Debian package: CPack's DEB generator runs dpkg-shlibdeps (dpkg-dev) on the files `file` says are ELF;
+  # packaging/check-deb.sh validates the desktop entry and the AppStream metadata.
+  dpkg-dev file desktop-file-utils appstream
   # Fonts the app relies on for Arabic, Hebrew, Devanagari and CJK text.
   fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
 )
 if [[ "${UMT5_WITH_PYTHON_TOOLS:-0}" == 1 ]]; then
   # Only needed to regenerate test fixtures and for the PyTorch comparison in bench/.
   PACKAGES+=(python3-torch python3-sentencepiece python3-numpy)
+fi
+if [[ "${UMT5_WITH_FUZZ:-0}" == 1 ]]; then
+  # scripts/fuzz.sh: libFuzzer comes with clang.
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
