@@ -45,6 +45,8 @@ public:
     bool carry_context() const { return carry_context_; }
     void set_carry_context(bool carry) { carry_context_ = carry; }
     const std::vector<Turn>& turns() const { return turns_; }
+    // Sampler state after the latest generation call (empty when none), kept by save() and JSON transcripts.
+    const std::string& rng_state() const { return rng_state_; }
     bool empty() const { return turns_.empty(); }
 
     // The encoder text for `prompt`: the prompt alone, or with carry_context() every earlier turn as
