@@ -40,5 +40,7 @@ Action add_generate(CLI::App& app);
 Action add_continue(CLI::App& app);
 Action add_score(CLI::App& app);
 Action add_bench(CLI::App& app);
+Action add_export(CLI::App& app);
+Action add_import(CLI::App& app);
 
 }  // namespace umt5::cli
