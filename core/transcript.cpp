@@ -464,6 +464,11 @@ Conversation import_json(const std::string& text, const std::string& origin) {
         document = json::parse(text);
     } catch (const json::parse_error& e) {
         throw Error(origin + ": not a valid JSON document (error at byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {  // a number too large for a double
+        std::string reason = e.what();
+        const size_t end = reason.find("] ");
+        if (end != std::string::npos) reason.erase(0, end + 2);
+        throw Error(origin + ": not a valid JSON document (" + reason + ")");
     }
     const Reader read(origin);
     if (!document.is_object() || !document.contains("format") || document["format"] != kTranscriptFormat)
