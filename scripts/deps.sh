@@ -15,6 +15,8 @@ PACKAGES=(
   dpkg-dev file desktop-file-utils appstream
   # Fonts the app relies on for Arabic, Hebrew, Devanagari and CJK text.
   fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+  # tests/validate_schema.py checks exported JSON transcripts against docs/transcript.schema.json.
+  python3-jsonschema
 )
 if [[ "${UMT5_WITH_PYTHON_TOOLS:-0}" == 1 ]]; then
   # Only needed to regenerate test fixtures and for the PyTorch comparison in bench/.
