@@ -493,6 +493,9 @@ private slots:
             std::smatch match;
             QVERIFY(std::regex_search(bytes, match, count));
             QVERIFY(std::stoi(match[1]) >= 1);
+            // Arabic, Hebrew and CJK text found fonts with their glyphs (fonts-noto-core, fonts-noto-cjk).
+            for (const char* font : {"/BaseFont /NotoSansArabic", "/BaseFont /NotoSansHebrew", "/BaseFont /NotoSansCJK"})
+                QVERIFY2(bytes.find(font) != std::string::npos, font);
         } else {
             // Only the export time differs from the library's output.
             const json parsed = format == "json" ? json::parse(bytes) : json();
