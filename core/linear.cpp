@@ -9,48 +9,72 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 }  // namespace
 
-Linear::Linear(Tensor weight) : weight_(std::move(weight)) {
-    if (weight_.rank() != 2 || weight_.dtype() != DType::F32)
-        throw Error("linear layer needs an F32 [out, in] weight, got " + dtype_name(weight_.dtype()) + " " +
-                    shape_string(weight_.shape()));
+Linear::Linear(Tensor weight) {
+    if (weight.rank() != 2 || weight.dtype() != DType::F32)
+        throw Error("linear layer needs an F32 [out, in] weight, got " + dtype_name(weight.dtype()) + " " +
+                    shape_string(weight.shape()));
+    out_ = weight.dim(0);
+    in_ = weight.dim(1);
+    // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
+    const dnnl::memory::desc any({in_, out_}, dt::f32, tag::any);
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc({{1, in_}, dt::f32, tag::ab}, any, {{1, out_}, dt::f32, tag::ab}), cpu_engine());
+    dnnl::memory plain(plain_desc(), cpu_engine(), const_cast<void*>(weight.raw()));
+    weights_ = dnnl::memory(pd.weights_desc(), cpu_engine());
+    dnnl::stream& stream = thread_stream();
+    dnnl::reorder(plain, weights_).execute(stream, plain, weights_);
+    stream.wait();
 }
 
-Linear::Linear(Linear&& other) noexcept : weight_(std::move(other.weight_)), primitives_(std::move(other.primitives_)) {}
+Linear::Linear(Linear&& other) noexcept
+    : in_(other.in_), out_(other.out_), weights_(std::move(other.weights_)), primitives_(std::move(other.primitives_)) {}
 
 Linear& Linear::operator=(Linear&& other) noexcept {
-    weight_ = std::move(other.weight_);
+    in_ = other.in_;
+    out_ = other.out_;
+    weights_ = std::move(other.weights_);
     primitives_ = std::move(other.primitives_);
     return *this;
 }
 
-const dnnl::matmul& Linear::primitive(int64_t m, bool accumulate) const {
+dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, dt::f32, tag::ba}; }
+
+const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto key = std::make_pair(m, accumulate);
     auto it = primitives_.find(key);
     if (it != primitives_.end()) return it->second;
-    const dnnl::memory::desc src({m, in_features()}, dt::f32, tag::ab);
-    const dnnl::memory::desc wei({in_features(), out_features()}, dt::f32, tag::ba);
-    const dnnl::memory::desc dst({m, out_features()}, dt::f32, tag::ab);
+    const dnnl::memory::desc src({m, in_}, dt::f32, tag::ab);
+    const dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     if (accumulate) {
         dnnl::post_ops ops;
         ops.append_sum(1.0f);
         attr.set_post_ops(ops);
     }
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, cpu_engine());
-    return primitives_.emplace(key, dnnl::matmul(pd)).first->second;
+    Primitive p;
+    try {
+        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine()});
+    } catch (const dnnl::error&) {
+        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine()});
+        p.on_packed = false;
+    }
+    return primitives_.emplace(key, std::move(p)).first->second;
 }
 
 void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const {
     if (m <= 0) return;
-    const dnnl::matmul& prim = primitive(m, accumulate);
+    const Primitive& prim = primitive(m, accumulate);
     dnnl::engine& engine = cpu_engine();
-    dnnl::memory src({{m, in_features()}, dt::f32, tag::ab}, engine, const_cast<float*>(x));
-    dnnl::memory wei({{in_features(), out_features()}, dt::f32, tag::ba}, engine,
-                     const_cast<void*>(weight_.raw()));
-    dnnl::memory dst({{m, out_features()}, dt::f32, tag::ab}, engine, y);
     dnnl::stream& stream = thread_stream();
-    prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    dnnl::memory src({{m, in_}, dt::f32, tag::ab}, engine, const_cast<float*>(x));
+    dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, engine, y);
+    dnnl::memory wei = weights_;
+    if (!prim.on_packed) {
+        wei = dnnl::memory(plain_desc(), engine);
+        dnnl::reorder(weights_, wei).execute(stream, const_cast<dnnl::memory&>(weights_), wei);
+    }
+    prim.matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
     stream.wait();
 }
 

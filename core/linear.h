@@ -1,6 +1,8 @@
 #pragma once
-// A bias-free linear layer y = x W^T on a oneDNN matmul. The Hugging Face weight [out, in] is used in place as a
-// {in, out} memory with format tag `ba`; one primitive per row count M is created on first use and reused.
+// A bias-free linear layer y = x W^T on a oneDNN matmul. The Hugging Face weight [out, in] is an {in, out} matrix
+// with format tag `ba`; at construction it is reordered once into the layout oneDNN's matmul prefers (on AVX-512
+// a blocked one), because a matmul given the plain layout repacks the whole matrix on every call, which made
+// single-row decoder steps several times slower. One primitive per row count M is created on first use and reused.
 #include <map>
 #include <mutex>
 
@@ -13,24 +15,30 @@ namespace umt5 {
 class Linear {
 public:
     Linear() = default;
-    // `weight`: F32 [out_features, in_features], owned by the layer from now on.
+    // `weight`: F32 [out_features, in_features]; packed into the layer's own memory and then released.
     explicit Linear(Tensor weight);
     Linear(Linear&& other) noexcept;
     Linear& operator=(Linear&& other) noexcept;
 
-    int64_t in_features() const { return weight_.dim(1); }
-    int64_t out_features() const { return weight_.dim(0); }
-    const Tensor& weight() const { return weight_; }
+    int64_t in_features() const { return in_; }
+    int64_t out_features() const { return out_; }
 
     // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
     void forward(const float* x, int64_t m, float* y, bool accumulate = false) const;
 
 private:
-    const dnnl::matmul& primitive(int64_t m, bool accumulate) const;
+    struct Primitive {
+        dnnl::matmul matmul;
+        bool on_packed = true;  // false: no kernel takes the packed layout for this M; unpacked per call
+    };
+    const Primitive& primitive(int64_t m, bool accumulate) const;
+    dnnl::memory::desc plain_desc() const;
 
-    Tensor weight_;
+    int64_t in_ = 0;
+    int64_t out_ = 0;
+    dnnl::memory weights_;  // owns the weights in the layout of weights_.get_desc()
     mutable std::mutex mutex_;
-    mutable std::map<std::pair<int64_t, bool>, dnnl::matmul> primitives_;
+    mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
 };
 
 // A batch of matrices in memory: element (b, i, j) of operand X is X.data[b * batch_stride + i * row_stride + j *
