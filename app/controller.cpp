@@ -75,6 +75,7 @@ Controller::Controller(const QString& dataDir, QObject* parent)
     }, queued);
     connect(worker_, &Worker::restoreWarning, this, &Controller::restoreWarning, queued);
     connect(worker_, &Worker::conversationRestored, this, &Controller::onRestored, queued);
+    connect(worker_, &Worker::restoreFinished, this, &Controller::conversationsRestored, queued);
     connect(worker_, &Worker::started, this, &Controller::onStarted, queued);
     connect(worker_, &Worker::tokenGenerated, this, &Controller::onToken, queued);
     connect(worker_, &Worker::finished, this, &Controller::onFinished, queued);
@@ -257,7 +258,7 @@ bool Controller::enqueue(RequestKind kind, const QString& id, const QString& pro
         // Shown at once, answered when the worker gets to it.
         view->turns.append({prompt, QString(), QString(), 0});
         if (view->title.isEmpty())
-            view->title = prompt.section(QLatin1Char('\n'), 0, 0).simplified().left(48);
+            view->title = titleForPrompt(prompt);
         emit transcriptChanged(id);
         emit conversationRenamed(id);
     } else if (view->turns.isEmpty()) {

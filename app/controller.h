@@ -86,6 +86,8 @@ signals:
     void modelLoaded(const QVariantMap& info);
     void modelLoadFailed(const QString& dir, const QString& message);
     void restoreWarning(const QString& message);
+    // Every saved conversation has been read (`count` of them shown).
+    void conversationsRestored(int count);
 
     void conversationAdded(const QString& id);
     void conversationRemoved(const QString& id);

@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(screenshotOption)) {
         // A fresh conversation so the screenshot shows only these prompts.
         window.setCurrentConversation(controller.newConversation());
+        window.resize(1200, 760);
         scheduleScreenshot(window, controller, prompts, QFileInfo(parser.value(screenshotOption)).absoluteFilePath());
     } else if (!prompts.isEmpty()) {
         QObject::connect(&controller, &studio::Controller::modelLoaded, &window, [&window, prompts] {

@@ -3,6 +3,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QRegularExpression>
 
 #include <algorithm>
 #include <chrono>
@@ -19,17 +20,6 @@ std::filesystem::path toPath(const QString& path) { return std::filesystem::path
 
 QString fromUtf8(const std::string& text) { return QString::fromUtf8(text.data(), static_cast<qsizetype>(text.size())); }
 
-// A short title from the first prompt: its first line, cut at a word boundary.
-std::string titleFromPrompt(const QString& prompt) {
-    QString title = prompt.section(QLatin1Char('\n'), 0, 0).simplified();
-    constexpr int kMax = 48;
-    if (title.size() > kMax) {
-        int cut = title.lastIndexOf(QLatin1Char(' '), kMax);
-        title = title.left(cut > kMax / 2 ? cut : kMax) + QStringLiteral("…");
-    }
-    return title.toStdString();
-}
-
 umt5::GenerationOptions engineOptions(const GenerationSettings& s, const std::atomic<bool>* stop) {
     umt5::GenerationOptions options;
     options.max_new_tokens = std::max(1, s.maxNewTokens);
@@ -44,6 +34,24 @@ umt5::GenerationOptions engineOptions(const GenerationSettings& s, const std::at
 }
 
 }  // namespace
+
+QString titleForPrompt(const QString& prompt) {
+    QString title = prompt.section(QLatin1Char('\n'), 0, 0).simplified();
+    // "translate English to German: Open the file" reads better as "Open the file · English → German".
+    static const QRegularExpression translate(QStringLiteral("^translate (\\S+) to (\\S+): *(.+)$"));
+    const QRegularExpressionMatch match = translate.match(title);
+    constexpr int kMax = 48;
+    QString suffix;
+    if (match.hasMatch()) {
+        title = match.captured(3);
+        suffix = QStringLiteral(" · %1 → %2").arg(match.captured(1), match.captured(2));
+    }
+    if (title.size() > kMax) {
+        const int cut = int(title.lastIndexOf(QLatin1Char(' '), kMax));
+        title = title.left(cut > kMax / 2 ? cut : kMax) + QStringLiteral("…");
+    }
+    return title + suffix;
+}
 
 QString finishName(umt5::FinishReason reason) { return QString::fromLatin1(umt5::finish_reason_name(reason)); }
 
@@ -105,6 +113,7 @@ void Worker::restoreConversations() {
     // Oldest first, so the GUI (which puts new conversations on top) lists the most recent one first.
     const QFileInfoList files =
         dir.entryInfoList({QStringLiteral("*.umt5session")}, QDir::Files, QDir::Time | QDir::Reversed);
+    int count = 0;
     for (const QFileInfo& file : files) {
         try {
             std::string warning;
@@ -115,11 +124,13 @@ void Worker::restoreConversations() {
             if (!warning.empty())
                 emit restoreWarning(fromUtf8(warning));
             emit conversationRestored(snapshot(conversation));
+            ++count;
         } catch (const std::exception& e) {
             emit restoreWarning(QString::fromUtf8(e.what()));
         }
     }
     store_.enforce_budget();
+    emit restoreFinished(count);
 }
 
 void Worker::addConversation(ConversationHandle conversation) {
@@ -224,7 +235,7 @@ void Worker::generate(const GenerationRequest& request) {
     bool cancelled = false;
     try {
         if (conversation->empty() && conversation->title().empty())
-            conversation->set_title(titleFromPrompt(request.prompt));
+            conversation->set_title(titleForPrompt(request.prompt).toStdString());
         switch (request.kind) {
             case RequestKind::Submit:
                 result = conversation->submit(*model_, request.prompt.toStdString(), options, onToken);

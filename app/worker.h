@@ -90,6 +90,7 @@ signals:
     void modelLoadFailed(const QString& dir, const QString& message);
     void conversationRestored(const studio::ConversationSnapshot& snapshot);
     void restoreWarning(const QString& message);
+    void restoreFinished(int count);
     // A queued request reached the engine.
     void started(const QString& conversationId, studio::RequestKind kind);
     // Text of one generated token (may be empty while a UTF-8 character is incomplete). After the last token, a
@@ -115,6 +116,8 @@ private:
 };
 
 QString finishName(umt5::FinishReason reason);
+// The title a conversation gets from its first prompt.
+QString titleForPrompt(const QString& prompt);
 
 }  // namespace studio
 

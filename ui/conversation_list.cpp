@@ -38,6 +38,7 @@ ConversationList::ConversationList(Controller& controller, QWidget* parent) : QW
     list_->setObjectName(QStringLiteral("conversationItems"));
     list_->setContextMenuPolicy(Qt::CustomContextMenu);
     list_->setUniformItemSizes(true);
+    list_->setSpacing(2);
     list_->setTextElideMode(Qt::ElideRight);
     list_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     list_->setAccessibleName(tr("Conversations"));

@@ -336,6 +336,12 @@ void MainWindow::connectController() {
         if (currentConversationId().isEmpty())
             setCurrentConversation(id);
     });
+    connect(&controller_, &Controller::conversationsRestored, this, [this](int count) {
+        // Open the most recent conversation, unless the user already works in one.
+        const ConversationView* current = controller_.conversation(currentConversationId());
+        if (count > 0 && (!current || current->turns.isEmpty()))
+            setCurrentConversation(controller_.conversations().first().id);
+    });
     connect(&controller_, &Controller::conversationRemoved, this, [this] {
         if (currentConversationId().isEmpty() && !controller_.conversations().isEmpty())
             setCurrentConversation(controller_.conversations().first().id);

@@ -116,12 +116,16 @@ void TranscriptView::render() {
         const bool last = i == shown_.turns.size() - 1;
         const bool streaming = last && turn.finish.isEmpty();
 
+        QTextBlockFormat promptLabel;
+        promptLabel.setLeftMargin(48);
+        cursor.setBlockFormat(promptLabel);
         cursor.insertText(tr("You"), label);
         QTextFrame* promptFrame = insertBubble(cursor, true);
         cursor.insertText(turn.prompt, text);
         cursor = promptFrame->lastCursorPosition();
         cursor.movePosition(QTextCursor::NextBlock);
 
+        cursor.setBlockFormat(plain);
         QString header = model;
         if (streaming)
             header += tr("  ·  generating…");

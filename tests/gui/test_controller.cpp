@@ -78,6 +78,8 @@ private slots:
     void shutdownMidGeneration();
     void autosaveAndRestore();
     void settingsPersist();
+    void titleFromFirstPrompt_data();
+    void titleFromFirstPrompt();
 
 private:
     std::unique_ptr<QTemporaryDir> dataDir_;
@@ -374,9 +376,12 @@ void TestController::autosaveAndRestore() {
     }
     Controller controller(dataDir_->path());
     QSignalSpy added(&controller, &Controller::conversationAdded);
+    QSignalSpy restored(&controller, &Controller::conversationsRestored);
     QVERIFY(loadAndWait(controller, demoDir()));
     controller.restoreConversations();
-    QTRY_COMPARE_WITH_TIMEOUT(added.count(), 1, kTimeoutMs);
+    QVERIFY(restored.wait(kTimeoutMs));
+    QCOMPARE(restored.at(0).at(0).toInt(), 1);
+    QCOMPARE(added.count(), 1);
     const studio::ConversationView* view = controller.conversation(id);
     QVERIFY(view);
     QCOMPARE(view->title, QStringLiteral("Spanish"));
@@ -412,6 +417,22 @@ void TestController::settingsPersist() {
     }
     Controller controller(dataDir_->path());
     QCOMPARE(controller.settings(), custom);
+}
+
+void TestController::titleFromFirstPrompt_data() {
+    QTest::addColumn<QString>("prompt");
+    QTest::addColumn<QString>("title");
+    QTest::newRow("plain") << "Hello there" << "Hello there";
+    QTest::newRow("first line") << "Line one\nline two" << "Line one";
+    QTest::newRow("translate") << "translate English to German: Open the file" << "Open the file · English → German";
+    QTest::newRow("long") << "one two three four five six seven eight nine ten eleven twelve"
+                          << "one two three four five six seven eight nine ten…";
+}
+
+void TestController::titleFromFirstPrompt() {
+    QFETCH(QString, prompt);
+    QFETCH(QString, title);
+    QCOMPARE(studio::titleForPrompt(prompt), title);
 }
 
 QTEST_GUILESS_MAIN(TestController)
