@@ -129,8 +129,23 @@ uint64_t byte_count(int64_t numel, DType dtype, const std::string& where) {
     return static_cast<uint64_t>(numel) * size;
 }
 
+// Exceptions-free probes: a path the file system rejects (too long, unreadable directory) is simply absent.
+bool is_file(const fs::path& path) {
+    std::error_code ec;
+    return fs::is_regular_file(path, ec);
+}
+bool is_dir(const fs::path& path) {
+    std::error_code ec;
+    return fs::is_directory(path, ec);
+}
+bool path_exists(const fs::path& path) {
+    std::error_code ec;
+    return fs::exists(path, ec);
+}
+
+// A name of a file in the model directory: one path component no longer than NAME_MAX (255 bytes).
 bool is_plain_file_name(const std::string& name) {
-    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+    return !name.empty() && name.size() <= 255 && name != "." && name != ".." && name.find('/') == std::string::npos &&
            name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
@@ -438,7 +453,7 @@ void Checkpoint::Impl::index_sharded(const fs::path& index_path) {
     if (shards.empty()) throw Error(file + ": \"weight_map\" is empty");
     for (const std::string& shard : shards) {
         const fs::path shard_path = dir / shard;
-        if (!fs::is_regular_file(shard_path)) {
+        if (!is_file(shard_path)) {
             const auto it = std::find_if(shard_of.begin(), shard_of.end(), [&](const auto& p) { return p.second == shard; });
             throw Error(file + ": shard \"" + shard + "\" (holding tensor " + it->first + ") does not exist");
         }
@@ -457,18 +472,18 @@ Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
 Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 
 Checkpoint Checkpoint::open(const fs::path& dir) {
-    if (fs::is_regular_file(dir)) return open_file(dir);
-    if (!fs::is_directory(dir)) throw Error(dir.string() + ": model directory does not exist");
+    if (is_file(dir)) return open_file(dir);
+    if (!is_dir(dir)) throw Error(dir.string() + ": model directory does not exist");
     Checkpoint checkpoint;
     checkpoint.impl_->origin = dir.string();
     Impl& impl = *checkpoint.impl_;
-    if (fs::exists(dir / "model.safetensors")) {
+    if (path_exists(dir / "model.safetensors")) {
         impl.index_safetensors(dir / "model.safetensors");
-    } else if (fs::exists(dir / "model.safetensors.index.json")) {
+    } else if (path_exists(dir / "model.safetensors.index.json")) {
         impl.index_sharded(dir / "model.safetensors.index.json");
-    } else if (fs::exists(dir / "pytorch_model.bin")) {
+    } else if (path_exists(dir / "pytorch_model.bin")) {
         impl.index_pytorch_zip(dir / "pytorch_model.bin");
-    } else if (fs::exists(dir / "pytorch_model.bin.index.json")) {
+    } else if (path_exists(dir / "pytorch_model.bin.index.json")) {
         impl.index_sharded(dir / "pytorch_model.bin.index.json");
     } else {
         throw Error(dir.string() + ": no model weights (model.safetensors, model.safetensors.index.json, "
@@ -487,7 +502,7 @@ Checkpoint Checkpoint::from_safetensors_bytes(std::string bytes, const std::stri
 }
 
 Checkpoint Checkpoint::open_file(const fs::path& file) {
-    if (!fs::is_regular_file(file)) throw Error(file.string() + ": weight file does not exist");
+    if (!is_file(file)) throw Error(file.string() + ": weight file does not exist");
     Checkpoint checkpoint;
     checkpoint.impl_->origin = file.string();
     const std::string name = file.filename().string();

@@ -132,7 +132,8 @@ std::filesystem::path Model::default_model_dir() {
 }
 
 std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
-    if (!std::filesystem::is_directory(dir)) throw Error(dir.string() + ": not a model directory");
+    std::error_code not_a_directory;
+    if (!std::filesystem::is_directory(dir, not_a_directory)) throw Error(dir.string() + ": not a model directory");
     set_num_threads(options.threads);
     std::shared_ptr<Model> model(new Model());
     model->dir_ = dir;

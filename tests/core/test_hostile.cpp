@@ -64,6 +64,7 @@ private slots:
     void initTestCase();
     void jsonNumberOverflow_data();
     void jsonNumberOverflow();
+    void pathsTooLong();
     void configValues_data();
     void configValues();
     void nonFiniteWeightsWarn();
@@ -134,6 +135,22 @@ void TestHostile::jsonNumberOverflow() {
         error = error_of([] { Conversation::from_json(R"({"format":"umt5-session","version":1e999})", "chat"); });
     }
     QCOMPARE(QString::fromStdString(error), QString::fromStdString(want));
+}
+
+// Found by fuzz_sharded_index: a shard name longer than NAME_MAX made std::filesystem::is_regular_file throw
+// filesystem_error ("File name too long") instead of a umt5::Error. Over-long user paths took the same road.
+void TestHostile::pathsTooLong() {
+    const fs::path index = fs::path(temp_.path().toStdString()) / "long.safetensors.index.json";
+    const std::string shard = std::string(300, 'G') + ".safetensors";
+    write_bytes(index, R"({"weight_map": {"x": ")" + shard + R"("}})");
+    QCOMPARE(QString::fromStdString(error_of([&] { Checkpoint::open_file(index); })),
+             QString::fromStdString(index.string() + ": shard \"" + shard +
+                                    "\" of tensor x is not a plain file name in the model directory"));
+    const fs::path long_path = fs::path(temp_.path().toStdString()) / std::string(5000, 'd');
+    QCOMPARE(QString::fromStdString(error_of([&] { Checkpoint::open(long_path); })),
+             QString::fromStdString(long_path.string() + ": model directory does not exist"));
+    QCOMPARE(QString::fromStdString(error_of([&] { Model::load(long_path); })),
+             QString::fromStdString(long_path.string() + ": not a model directory"));
 }
 
 void TestHostile::configValues_data() {
