@@ -83,7 +83,11 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
         const double step_ms = ms_since(t0);
         result.stats.per_token_ms.push_back(step_ms);
         if (result.stats.tokens++ == 0) result.stats.first_token_ms = ms_since(started);
-        TokenEvent event{id, static_cast<int>(state.output_ids.size()) - 1, stream.push(id), step_ms};
+        // The last token of the call also releases any bytes held back for an incomplete character.
+        const bool last = (id == eos_id && !options.ignore_eos) || produced + 1 == options.max_new_tokens;
+        std::string text = stream.push(id);
+        if (last) text += stream.flush();
+        TokenEvent event{id, static_cast<int>(state.output_ids.size()) - 1, std::move(text), step_ms};
         const bool keep_going = on_token ? on_token(event) : true;
         if (id == eos_id && !options.ignore_eos) {
             result.finish = FinishReason::Eos;

@@ -68,7 +68,8 @@ void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, Gen
 // Generates up to options.max_new_tokens more tokens after state.output_ids. With the cache on, positions the cache
 // lacks are fed in one pass first (so a truncated, evicted or loaded state resumes cheaply); with it off, every
 // step recomputes the whole decoder prefix, cross-attention included, and projects only the last position.
-// `sampler` carries the random state across calls; `emitted_text` is the streamed text so far (for streaming).
+// `sampler` carries the random state across calls. The texts of the call's token events add up to the decoded
+// text of the ids it generated when the call ends by eos or length (held-back bytes go out with the last token).
 GenerationResult continue_generation(const Model& model, DecodingState& state, Sampler& sampler,
                                      const GenerationOptions& options, const TokenCallback& on_token, Workspace& ws,
                                      std::chrono::steady_clock::time_point started);

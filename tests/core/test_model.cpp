@@ -153,6 +153,38 @@ private slots:
         QCOMPARE(result.stats.tokens, 24);
     }
 
+    // Row 1 generates a byte piece that never completes a character: it is held back, then released with the
+    // last token, so the streamed pieces always add up to the answer.
+    void streamedTextAddsUpToAnswer_data() {
+        QTest::addColumn<int>("row");
+        for (int row = 0; row < 3; ++row) QTest::addRow("row%d", row) << row;
+    }
+    void streamedTextAddsUpToAnswer() {
+        QFETCH(int, row);
+        const int64_t length = row_length(reference_.get("attention_mask"), row);
+        DecodingState state;
+        state.prompt_ids = row_ids(reference_.get("input_ids"), row, length);
+        Sampler sampler({});
+        GenerationOptions options;
+        options.max_new_tokens = 24;
+        std::string streamed;
+        int events = 0;
+        bool in_order = true;
+        Workspace ws;
+        const GenerationResult result = continue_generation(
+            *tiny_, state, sampler, options,
+            [&](const TokenEvent& e) -> bool {
+                streamed += e.text;
+                in_order = in_order && e.index == events++;
+                return true;
+            },
+            ws, std::chrono::steady_clock::now());
+        QCOMPARE(events, 24);
+        QVERIFY(in_order);
+        QCOMPARE(streamed, result.text);
+        QVERIFY(!result.text.empty());
+    }
+
     void promptIdsAppendEos() {
         const std::vector<int> ids = tiny_->prompt_ids("translate English to German: Open the file");
         const Tensor ref = reference_.get("input_ids");
