@@ -1,8 +1,12 @@
 #include "core/conversation.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +44,49 @@ std::string random_id() {
     return id;
 }
 
+// A field of a damaged file, reported where the file's name is known.
+struct Damage : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// nlohmann converts a float to an integer with a plain cast (undefined behaviour when out of range) and an
+// integer to a narrower one modulo 2^N, so integer fields accept only integer numbers in the type's range.
+template <typename T> T checked_int(const json& v, const std::string& what) {
+    if (v.is_number_unsigned()) {
+        if (v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(v.get<uint64_t>());
+    } else if (v.is_number_integer()) {
+        const int64_t n = v.get<int64_t>();
+        if constexpr (std::is_signed_v<T>) {
+            if (n >= int64_t{std::numeric_limits<T>::min()} && n <= int64_t{std::numeric_limits<T>::max()})
+                return static_cast<T>(n);
+        } else if (n >= 0 && static_cast<uint64_t>(n) <= std::numeric_limits<T>::max()) {
+            return static_cast<T>(n);
+        }
+    } else {
+        throw Damage("\"" + what + "\" is not an integer");
+    }
+    throw Damage("\"" + what + "\" is out of range");
+}
+
+template <typename T> T int_field(const json& j, const char* key) { return checked_int<T>(j.at(key), key); }
+
+std::vector<int> ids_field(const json& j, const char* key) {
+    const json& v = j.at(key);
+    if (!v.is_array()) throw Damage("\"" + std::string(key) + "\" is not an array");
+    std::vector<int> ids;
+    ids.reserve(v.size());
+    for (const json& id : v) ids.push_back(checked_int<int>(id, key));
+    return ids;
+}
+
+float float_field(const json& j, const char* key) {
+    const json& v = j.at(key);
+    if (!v.is_number()) throw Damage("\"" + std::string(key) + "\" is not a number");
+    const double d = v.get<double>();
+    if (!(std::fabs(d) <= std::numeric_limits<float>::max())) throw Damage("\"" + std::string(key) + "\" is out of range");
+    return static_cast<float>(d);
+}
+
 json options_json(const GenerationOptions& o) {
     return {{"max_new_tokens", o.max_new_tokens},
             {"use_cache", o.use_cache},
@@ -53,14 +100,14 @@ json options_json(const GenerationOptions& o) {
 
 GenerationOptions options_from_json(const json& j) {
     GenerationOptions o;
-    o.max_new_tokens = j.at("max_new_tokens").get<int>();
+    o.max_new_tokens = int_field<int>(j, "max_new_tokens");
     o.use_cache = j.at("use_cache").get<bool>();
     o.ignore_eos = j.at("ignore_eos").get<bool>();
-    o.sampling.temperature = j.at("temperature").get<float>();
-    o.sampling.top_k = j.at("top_k").get<int>();
-    o.sampling.top_p = j.at("top_p").get<float>();
-    o.sampling.repetition_penalty = j.at("repetition_penalty").get<float>();
-    o.sampling.seed = j.at("seed").get<uint64_t>();
+    o.sampling.temperature = float_field(j, "temperature");
+    o.sampling.top_k = int_field<int>(j, "top_k");
+    o.sampling.top_p = float_field(j, "top_p");
+    o.sampling.repetition_penalty = float_field(j, "repetition_penalty");
+    o.sampling.seed = int_field<uint64_t>(j, "seed");
     return o;
 }
 
@@ -75,7 +122,7 @@ GenerationStats stats_from_json(const json& j) {
     s.encode_ms = j.at("encode_ms").get<double>();
     s.first_token_ms = j.at("first_token_ms").get<double>();
     s.decode_ms = j.at("decode_ms").get<double>();
-    s.tokens = j.at("tokens").get<int>();
+    s.tokens = int_field<int>(j, "tokens");
     s.tokens_per_s = j.at("tokens_per_s").get<double>();
     s.cache = j.at("cache").get<bool>();
     s.encoder_reused = j.at("encoder_reused").get<bool>();
@@ -272,7 +319,7 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
     try {
         if (!j.is_object() || j.value("format", std::string()) != kFormatName)
             throw Error(origin + ": not a umT5 Studio conversation");
-        const int version = j.at("version").get<int>();
+        const int version = int_field<int>(j, "version");
         if (version > kFormatVersion)
             throw Error(origin + ": conversation format version " + std::to_string(version) +
                         " is newer than this program supports (" + std::to_string(kFormatVersion) + ")");
@@ -289,11 +336,11 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
             Turn turn;
             turn.prompt = t.at("prompt").get<std::string>();
             turn.encoder_text = t.at("encoder_text").get<std::string>();
-            turn.prompt_ids = t.at("prompt_ids").get<std::vector<int>>();
-            turn.output_ids = t.at("output_ids").get<std::vector<int>>();
+            turn.prompt_ids = ids_field(t, "prompt_ids");
+            turn.output_ids = ids_field(t, "output_ids");
             turn.answer = t.at("answer").get<std::string>();
             turn.finish = finish_from_name(t.at("finish").get<std::string>(), origin);
-            turn.created_ms = t.at("created_ms").get<int64_t>();
+            turn.created_ms = int_field<int64_t>(t, "created_ms");
             turn.options = options_from_json(t.at("settings"));
             turn.stats = stats_from_json(t.at("stats"));
             c.turns_.push_back(std::move(turn));
@@ -301,6 +348,8 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
         return c;
     } catch (const json::exception& e) {
         throw Error(origin + ": damaged conversation (" + json_reason(e) + ")");
+    } catch (const Damage& e) {
+        throw Error(origin + ": damaged conversation (" + std::string(e.what()) + ")");
     }
 }
 
@@ -367,11 +416,11 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
             return conversation;
         }
         const Checkpoint tensors = Checkpoint::open_file(path);
-        const int64_t layers = info.at("layers").get<int64_t>();
+        const int64_t layers = int_field<int64_t>(info, "layers");
         if (layers != model->config().num_decoder_layers) throw Error("wrong number of cache layers");
         DecodingState state;
-        state.prompt_ids = info.at("prompt_ids").get<std::vector<int>>();
-        state.output_ids = info.at("output_ids").get<std::vector<int>>();
+        state.prompt_ids = ids_field(info, "prompt_ids");
+        state.output_ids = ids_field(info, "output_ids");
         if (conversation.turns().empty() || state.prompt_ids != conversation.turns().back().prompt_ids ||
             state.output_ids != conversation.turns().back().output_ids)
             throw Error("the cache does not match the last turn");
@@ -395,6 +444,8 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
         conversation.restore_state(std::move(state), model->identity());
     } catch (const json::exception& e) {
         drop("the saved cache is damaged (" + json_reason(e) + ")");
+    } catch (const Damage& e) {
+        drop("the saved cache is damaged (" + std::string(e.what()) + ")");
     } catch (const Error& e) {
         if (strict && std::string(e.what()).rfind(origin, 0) == 0) throw;
         drop("the saved cache is unusable (" + std::string(e.what()) + ")");

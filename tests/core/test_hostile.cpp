@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "core/checkpoint.h"
 #include "core/config.h"
@@ -76,6 +77,8 @@ private slots:
     void encoderLengthCap();
     void weightFileTruncatedAfterOpen();
     void loadedModelSurvivesFileChanges();
+    void conversationFields_data();
+    void conversationFields();
     void sessions_data();
     void sessions();
 
@@ -350,6 +353,41 @@ void TestHostile::loadedModelSurvivesFileChanges() {
     QCOMPARE(model->prompt_ids("Hello"), model_->prompt_ids("Hello"));
 }
 
+// Found with the UBSan build of fuzz_session: nlohmann's get<int>() casts a float such as 1e300 to int (undefined
+// behaviour) and wraps 4294967297 to 1, so numeric fields of a conversation are range-checked.
+void TestHostile::conversationFields_data() {
+    QTest::addColumn<QString>("path");   // JSON pointer of the field to replace
+    QTest::addColumn<QString>("value");  // JSON text
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("float id") << "/turns/0/prompt_ids/0" << "1e300" << "\"prompt_ids\" is not an integer";
+    QTest::newRow("id past int") << "/turns/0/output_ids/0" << "4294967297" << "\"output_ids\" is out of range";
+    QTest::newRow("negative id past int") << "/turns/0/output_ids/0" << "-2147483649" << "\"output_ids\" is out of range";
+    QTest::newRow("ids not an array") << "/turns/0/prompt_ids" << "\"1 2\"" << "\"prompt_ids\" is not an array";
+    QTest::newRow("float max_new_tokens")
+        << "/turns/0/settings/max_new_tokens" << "1e300" << "\"max_new_tokens\" is not an integer";
+    QTest::newRow("temperature past float")
+        << "/turns/0/settings/temperature" << "1e300" << "\"temperature\" is out of range";
+    QTest::newRow("negative seed") << "/turns/0/settings/seed" << "-1" << "\"seed\" is out of range";
+    QTest::newRow("float tokens") << "/turns/0/stats/tokens" << "0.5" << "\"tokens\" is not an integer";
+    QTest::newRow("float created_ms") << "/turns/0/created_ms" << "1e30" << "\"created_ms\" is not an integer";
+    QTest::newRow("float version") << "/version" << "1.5" << "\"version\" is not an integer";
+    QTest::newRow("string top_p") << "/turns/0/settings/top_p" << "\"0.9\"" << "\"top_p\" is not a number";
+}
+
+void TestHostile::conversationFields() {
+    QFETCH(QString, path);
+    QFETCH(QString, value);
+    QFETCH(QString, expected);
+    Conversation conversation;
+    GenerationOptions options;
+    options.max_new_tokens = 2;
+    conversation.submit(*model_, "Hello world", options);
+    nlohmann::json j = nlohmann::json::parse(conversation.to_json());
+    j[nlohmann::json::json_pointer(path.toStdString())] = nlohmann::json::parse(value.toStdString());
+    QCOMPARE(QString::fromStdString(error_of([&] { Conversation::from_json(j.dump(), "chat"); })),
+             "chat: damaged conversation (" + expected + ")");
+}
+
 void TestHostile::sessions_data() {
     QTest::addColumn<QString>("damage");
     QTest::addColumn<bool>("recovered");   // the transcript loads (with `expected` as the warning)
@@ -371,6 +409,9 @@ void TestHostile::sessions_data() {
     QTest::newRow("cache layer count wrong")
         << "layers" << true
         << "the saved cache is unusable (wrong number of cache layers); it will be rebuilt when needed";
+    QTest::newRow("cache layer count not an integer")
+        << "layers-float" << true
+        << "the saved cache is damaged (\"layers\" is not an integer); it will be rebuilt when needed";
     QTest::newRow("cache info not JSON")
         << "cache-json" << true
         << "the saved cache is damaged (parse error at line 1, column 1: syntax error while parsing value - invalid "
@@ -400,6 +441,8 @@ void TestHostile::sessions() {
     if (d == "no-turns") bytes = replace_once(bytes, "\\\"turns\\\"", "\\\"turnz\\\"");
     if (d == "finish") bytes = replace_once(bytes, "\\\"finish\\\":\\\"length\\\"", "\\\"finish\\\":\\\"EOS\\\"   ");
     if (d == "cut-data") bytes.resize(8 + header);
+    if (d == "layers-float")  // "layers":2e0, at the same length (the unused "model_config" key loses 2 letters)
+        bytes = replace_once(bytes, "\\\"layers\\\":2,\\\"model_config\\\"", "\\\"layers\\\":2e0,\\\"model_conf\\\"");
     if (d == "layers") bytes = replace_once(bytes, "\\\"layers\\\":2", "\\\"layers\\\":3");
     if (d == "cache-json") bytes = replace_once(bytes, "\"cache\":\"{", "\"cache\":\"x");
     write_bytes(path, bytes);
