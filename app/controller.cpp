@@ -81,6 +81,7 @@ Controller::Controller(const QString& dataDir, QObject* parent)
     connect(worker_, &Worker::finished, this, &Controller::onFinished, queued);
     connect(worker_, &Worker::failed, this, &Controller::onFailed, queued);
     connect(worker_, &Worker::conversationSynced, this, &Controller::onSynced, queued);
+    connectBenchmark();
 
     thread_.start();
     emit requestCacheBudget(qint64(settingsValue_.cacheBudgetMiB) << 20);
@@ -92,6 +93,7 @@ Controller::~Controller() {
         job.stop->store(true);
     for (StopFlag& flag : loadStops_)
         flag->store(true);
+    stopBenchmarks();
     // Quit behind the requests already queued, so renames and deletions still reach the saved sessions.
     QMetaObject::invokeMethod(worker_, [thread = &thread_] { thread->quit(); }, Qt::QueuedConnection);
     thread_.wait();
@@ -177,6 +179,7 @@ void Controller::loadModel(const QString& dir) {
     // A model change never happens under a running generation: stop it first.
     for (Job& job : jobs_)
         job.stop->store(true);
+    stopBenchmarks();
     auto stop = std::make_shared<std::atomic<bool>>(false);
     loadStops_.append(stop);
     ++loading_;

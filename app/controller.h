@@ -7,6 +7,7 @@
 // the conversation it was started for, whichever conversation is on screen; switching conversations does not
 // stop it. stop() stops the running request and drops every queued one at once, model loading included.
 #include <QElapsedTimer>
+#include <QHash>
 #include <QList>
 #include <QObject>
 #include <QSettings>
@@ -80,6 +81,13 @@ public:
     GenerationSettings settings() const { return settingsValue_; }
     void setSettings(const GenerationSettings& settings);
 
+    // Benchmarks of the KV cache (cache on versus off, core/benchmark.h) with the current sampling settings. They
+    // queue on the worker thread with generations, so nothing else runs on the engine meanwhile. Returns the id
+    // that tags the benchmark signals. Loading a model or closing the app cancels them.
+    int runBenchmark(const QString& prompt, int newTokens, int repeat);
+    void cancelBenchmark(int id);
+    bool isBenchmarking() const { return !benchmarkStops_.isEmpty(); }
+
 signals:
     void modelLoadStarted(const QString& dir);
     void loadProgress(double fraction);
@@ -101,6 +109,12 @@ signals:
     void generationFailed(const QString& id, const QString& message, const QString& prompt);
     void busyChanged(bool busy);
     void settingsChanged();
+    // See Worker::benchmarkStarted and the signals after it.
+    void benchmarkStarted(int id);
+    void benchmarkToken(int id, int mode, int run, int position, double ms, const QString& text);
+    void benchmarkProgress(int id, int done, int total);
+    void benchmarkFinished(int id, const studio::BenchmarkReport& report);
+    void benchmarkFailed(int id, const QString& message);
 
     // Requests to the worker (queued connections only).
     void requestLoad(const QString& dir, int threads, studio::StopFlag stop);
@@ -111,6 +125,7 @@ signals:
     void requestCarryContext(const QString& id, bool carry);
     void requestCacheBudget(qint64 bytes);
     void requestGenerate(const studio::GenerationRequest& request);
+    void requestBenchmark(int id, const studio::BenchmarkRequest& request);
 
 private:
     struct Job {
@@ -125,6 +140,8 @@ private:
     void finishJob(const QString& id);
     void rememberModel(const QString& dir);
     void readSettings();
+    void connectBenchmark();
+    void stopBenchmarks();
 
     void onStarted(const QString& id, studio::RequestKind kind);
     void onToken(const QString& id, const QString& text, int tokenId);
@@ -148,6 +165,8 @@ private:
     QElapsedTimer runningTimer_;
     int runningTokens_ = 0;
     double lastTokensPerSecond_ = 0;
+    QHash<int, StopFlag> benchmarkStops_;  // benchmarks queued or running, by id
+    int lastBenchmarkId_ = 0;
 };
 
 void registerMetaTypes();

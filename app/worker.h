@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "app/benchmark_types.h"
 #include "core/conversation.h"
 #include "core/model.h"
 
@@ -82,6 +83,8 @@ public slots:
     void setCarryContext(const QString& id, bool carry);
     void setCacheBudget(qint64 bytes);
     void generate(const studio::GenerationRequest& request);
+    // Cache on versus cache off on the loaded model (worker_benchmark.cpp); `id` tags the benchmark signals.
+    void runBenchmark(int id, const studio::BenchmarkRequest& request);
 
 signals:
     void loadProgress(double fraction);
@@ -102,6 +105,13 @@ signals:
     void failed(const QString& conversationId, const QString& message);
     // The authoritative transcript after a change, so the GUI's copy never drifts from the engine's.
     void conversationSynced(const studio::ConversationSnapshot& snapshot);
+    // A benchmark reached the engine, then one event per timed token (`mode`: BenchmarkModeIndex), progress
+    // over every timed token of both modes, and the result (also after a cancel: report.stopped) or a failure.
+    void benchmarkStarted(int id);
+    void benchmarkToken(int id, int mode, int run, int position, double ms, const QString& text);
+    void benchmarkProgress(int id, int done, int total);
+    void benchmarkFinished(int id, const studio::BenchmarkReport& report);
+    void benchmarkFailed(int id, const QString& message);
 
 private:
     ConversationSnapshot snapshot(const umt5::Conversation& conversation) const;
