@@ -6,6 +6,7 @@
 #include <QClipboard>
 #include <QCloseEvent>
 #include <QDesktopServices>
+#include <QDialog>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -31,6 +32,7 @@
 #include <dnnl.h>
 #include <zip.h>
 
+#include "ui/benchmark_panel.h"
 #include "ui/conversation_list.h"
 #include "ui/prompt_edit.h"
 #include "ui/settings_dialog.h"
@@ -126,6 +128,8 @@ void MainWindow::createActions() {
     settingsAction_->setIcon(themedIcon(QStringLiteral("preferences-system"), QStyle::SP_FileDialogDetailedView, this));
     statsAction_ = make(tr("Generation &Statistics…"), QKeySequence(QStringLiteral("Ctrl+I")),
                         tr("Speed and per-token latency of the latest answer"));
+    benchmarkAction_ = make(tr("&Benchmark…"), QKeySequence(QStringLiteral("Ctrl+B")),
+                            tr("Decode a prompt with the KV cache and without it, and compare"));
     guideAction_ = make(tr("&User Guide"), QKeySequence(Qt::Key_F1), tr("Open the user guide"));
     aboutAction_ = make(tr("&About umT5 Studio"), QKeySequence(), tr("Versions of the model and the libraries"));
     aboutAction_->setMenuRole(QAction::AboutRole);
@@ -144,6 +148,7 @@ void MainWindow::createActions() {
     connect(copyAnswerAction_, &QAction::triggered, this, &MainWindow::copyLastAnswer);
     connect(settingsAction_, &QAction::triggered, this, &MainWindow::showSettings);
     connect(statsAction_, &QAction::triggered, this, &MainWindow::showStatistics);
+    connect(benchmarkAction_, &QAction::triggered, this, &MainWindow::showBenchmark);
     connect(guideAction_, &QAction::triggered, this, &MainWindow::showUserGuide);
     connect(aboutAction_, &QAction::triggered, this, &MainWindow::showAbout);
 }
@@ -178,6 +183,9 @@ void MainWindow::createMenus() {
     generate->addAction(regenerateAction_);
     generate->addSeparator();
     generate->addAction(statsAction_);
+
+    QMenu* toolsMenu = menuBar()->addMenu(tr("&Tools"));
+    toolsMenu->addAction(benchmarkAction_);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(guideAction_);
@@ -531,6 +539,25 @@ void MainWindow::showStatistics() {
         return;
     StatsDialog dialog(view->title, view->lastStats, this);
     dialog.exec();
+}
+
+void MainWindow::showBenchmark() {
+    if (!benchmarkDialog_) {
+        benchmarkDialog_ = new QDialog(this);
+        benchmarkDialog_->setWindowTitle(tr("Benchmark — KV Cache On versus Off"));
+        auto* layout = new QVBoxLayout(benchmarkDialog_);
+        benchmarkPanel_ = new BenchmarkPanel(controller_, benchmarkDialog_);
+        layout->addWidget(benchmarkPanel_);
+        benchmarkDialog_->resize(1180, 820);
+        // A closed window should not keep the CPU busy.
+        connect(benchmarkDialog_, &QDialog::finished, benchmarkPanel_, &BenchmarkPanel::cancel);
+    }
+    const QString prompt = prompt_->toPlainText().trimmed();
+    if (!prompt.isEmpty() && !benchmarkPanel_->isRunning())
+        benchmarkPanel_->setPrompt(prompt);
+    benchmarkDialog_->show();
+    benchmarkDialog_->raise();
+    benchmarkDialog_->activateWindow();
 }
 
 void MainWindow::exportConversation(const QString& id) {

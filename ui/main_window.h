@@ -8,6 +8,7 @@
 
 class QAction;
 class QCheckBox;
+class QDialog;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -17,6 +18,7 @@ class QToolButton;
 
 namespace studio {
 
+class BenchmarkPanel;
 class ConversationList;
 class PromptEdit;
 class TranscriptView;
@@ -43,6 +45,9 @@ public:
     void showSettings();
     void showAbout();
     void showUserGuide();
+    // Tools › Benchmark: the KV-cache benchmark in its own window, prefilled from the prompt box.
+    void showBenchmark();
+    BenchmarkPanel* benchmarkPanel() const { return benchmarkPanel_; }
 
 signals:
     // The answer of conversation `id` is complete (after the transcript shows it).
@@ -87,6 +92,8 @@ private:
     QTimer* speedTimer_ = nullptr;
     QMenu* recentMenu_ = nullptr;
     QString loadingDir_;
+    QDialog* benchmarkDialog_ = nullptr;
+    BenchmarkPanel* benchmarkPanel_ = nullptr;
 
     QAction* newAction_ = nullptr;
     QAction* openAction_ = nullptr;
@@ -103,6 +110,7 @@ private:
     QAction* copyAnswerAction_ = nullptr;
     QAction* settingsAction_ = nullptr;
     QAction* statsAction_ = nullptr;
+    QAction* benchmarkAction_ = nullptr;
     QAction* guideAction_ = nullptr;
     QAction* aboutAction_ = nullptr;
 };
