@@ -144,6 +144,18 @@ def session_seeds(umt5):
     put(d, "transcript.json", header["__metadata__"]["conversation"])
 
 
+def transcript_seeds(umt5):
+    """JSON transcripts exported by `umt5 export` from the session seeds (only once transcripts exist)."""
+    help_text = subprocess.run([umt5, "--help"], capture_output=True, text=True).stdout
+    if " export " not in help_text:
+        return
+    d = target_dir("fuzz_transcript")
+    for session in ["with-cache", "without-cache"]:
+        subprocess.run([umt5, "export", "--session", os.path.join(CORPUS, "fuzz_session", session + ".umt5session"),
+                        "--format", "json", "--out", os.path.join(d, session + ".json")],
+                       check=True, stdout=subprocess.DEVNULL)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--umt5", help="built umt5 tool, to write the session seeds")
@@ -154,6 +166,7 @@ def main():
     pytorch_seeds()
     if args.umt5:
         session_seeds(args.umt5)
+        transcript_seeds(args.umt5)
     for name in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, name)
         total = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
