@@ -338,6 +338,14 @@ void TestHostile::weightFileTruncatedAfterOpen() {
     fs::resize_file(file, 0);
     QVERIFY(error_of([&] { ck.get("encoder.final_layer_norm.weight"); }).find("cannot be read") != std::string::npos);
     QCOMPARE(before.shape(), (Shape{3072, 64}));
+
+    // PyTorch archives are read through libzip, which reports the missing bytes as a read error.
+    const fs::path bin = dir / "pytorch_model.bin";
+    fs::copy_file(umt5test::data_dir() / "umt5-tiny-b" / "pytorch_model.bin", bin);
+    const Checkpoint archive = Checkpoint::open_file(bin);
+    fs::resize_file(bin, 1000);
+    QCOMPARE(QString::fromStdString(error_of([&] { archive.get_f32("shared.weight"); })),
+             QString::fromStdString(bin.string() + ": tensor shared.weight: storage '0' cannot be read (Premature end of file)"));
 }
 
 // A loaded model owns F32 copies of its weights: truncating or deleting the files afterwards changes nothing.
