@@ -6,7 +6,8 @@
 #   share/applications/io.github.umt5studio.Studio.desktop
 #   share/metainfo/io.github.umt5studio.Studio.metainfo.xml
 #   share/icons/hicolor/scalable/apps/io.github.umt5studio.Studio.svg
-#   share/doc/umt5-studio/                          README.md and docs/*.md (the app's Help menu opens user-guide.md)
+#   share/doc/umt5-studio/                          README.md, docs/*.md (the app's Help menu opens user-guide.md),
+#                                                   transcript.schema.json, images/
 #
 # `cpack -G DEB` (in the build directory) makes umt5-studio_<version>_<arch>.deb; packaging/check-deb.sh tests it.
 set(UMT5_APP_ID "io.github.umt5studio.Studio")
@@ -19,6 +20,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR
 foreach(doc user-guide developer-guide model-card session-format)
   install(FILES ${PROJECT_SOURCE_DIR}/docs/${doc}.md DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 endforeach()
+# The JSON schema of exported transcripts (umt5 export --format json).
+install(FILES ${PROJECT_SOURCE_DIR}/docs/transcript.schema.json DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/images DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 
 # ---- Debian package ----------------------------------------------------------------------------------------------
