@@ -10,11 +10,14 @@ namespace umt5::cli {
 void ModelArgs::add_to(CLI::App& command) {
     command.add_option("--model", model_dir, "Hugging Face umT5 checkpoint directory (default: the embedded demo model)");
     command.add_option("--threads", threads, "CPU threads for the engine (default: one per core)")->check(CLI::Range(0, 1024));
+    command.add_option("--precision", precision, "Weight precision: fp32 (exact), bf16 or int8")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "int8"}));
 }
 
 std::shared_ptr<const Model> ModelArgs::load() const {
     LoadOptions options;
     options.threads = threads;
+    options.precision = parse_precision(precision);
     return Model::load(model_dir.empty() ? Model::default_model_dir() : std::filesystem::path(model_dir), options);
 }
 

@@ -22,6 +22,7 @@ using Action = std::function<int()>;
 struct ModelArgs {
     std::string model_dir;  // empty = embedded demo model
     int threads = 0;
+    std::string precision = "fp32";
     void add_to(CLI::App& command);
     std::shared_ptr<const Model> load() const;
 };

@@ -6,11 +6,11 @@
 
 namespace umt5 {
 
-Attention::Attention(AttentionWeights weights, const ModelConfig& config, bool bidirectional)
-    : q_(std::move(weights.q)),
-      k_(std::move(weights.k)),
-      v_(std::move(weights.v)),
-      o_(std::move(weights.o)),
+Attention::Attention(AttentionWeights weights, const ModelConfig& config, bool bidirectional, Precision precision)
+    : q_(std::move(weights.q), precision),
+      k_(std::move(weights.k), precision),
+      v_(std::move(weights.v), precision),
+      o_(std::move(weights.o), precision),
       bias_table_(std::move(weights.relative_attention_bias)),
       heads_(config.num_heads),
       head_dim_(config.d_kv),

@@ -18,7 +18,8 @@ struct AttentionWeights {
 
 class Attention {
 public:
-    Attention(AttentionWeights weights, const ModelConfig& config, bool bidirectional);
+    Attention(AttentionWeights weights, const ModelConfig& config, bool bidirectional,
+              Precision precision = Precision::F32);
 
     // Projects `rows` rows of x [rows, d_model] to keys and values and appends them to `kv`.
     void append_kv(const float* x, int64_t rows, KVBuffer& kv, Workspace& ws) const;

@@ -7,12 +7,12 @@
 
 namespace umt5 {
 
-DecoderBlock::DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config)
-    : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/false),
+DecoderBlock::DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config, Precision precision)
+    : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/false, precision),
       self_attention_norm_(std::move(weights.self_attention_norm)),
-      cross_attention_(std::move(weights.cross_attention), config, /*bidirectional=*/false),
+      cross_attention_(std::move(weights.cross_attention), config, /*bidirectional=*/false, precision),
       cross_attention_norm_(std::move(weights.cross_attention_norm)),
-      feed_forward_(std::move(weights.feed_forward), config),
+      feed_forward_(std::move(weights.feed_forward), config, precision),
       feed_forward_norm_(std::move(weights.feed_forward_norm)),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {}
@@ -41,15 +41,15 @@ void DecoderBlock::forward(float* hidden, int64_t rows, KVCache::Layer& layer, W
 }
 
 Decoder::Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head,
-                 bool tied, const ModelConfig& config)
+                 bool tied, const ModelConfig& config, Precision precision)
     : embedding_(std::move(embedding)),
       final_norm_(std::move(final_norm)),
-      lm_head_(std::move(lm_head)),
+      lm_head_(std::move(lm_head), precision == Precision::Int8 ? Precision::BF16 : precision),
       output_scale_(tied ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.d_model))) : 1.0f),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {
     blocks_.reserve(blocks.size());
-    for (DecoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config);
+    for (DecoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config, precision);
 }
 
 void Decoder::compute_cross(const float* encoder_out, int64_t rows, KVCache& cache, Workspace& ws) const {

@@ -21,7 +21,7 @@ struct DecoderBlockWeights {
 
 class DecoderBlock {
 public:
-    DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config);
+    DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config, Precision precision);
     // Fills `cross` with this block's cross-attention keys and values of the encoder output [rows, d_model].
     void compute_cross(const float* encoder_out, int64_t rows, KVBuffer& cross, Workspace& ws) const;
     // hidden [rows, d_model] at decoder positions layer.self_attention.length() + i, updated in place; appends
@@ -43,8 +43,9 @@ class Decoder {
 public:
     // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "decoder.final_layer_norm.weight";
     // `lm_head`: "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
+    // With Int8 the output projection stays BF16, which keeps the argmax of the logits close to the exact one.
     Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head, bool tied,
-            const ModelConfig& config);
+            const ModelConfig& config, Precision precision = Precision::F32);
 
     int64_t layer_count() const { return static_cast<int64_t>(blocks_.size()); }
     int64_t vocab_size() const { return lm_head_.out_features(); }

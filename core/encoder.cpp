@@ -6,10 +6,10 @@
 
 namespace umt5 {
 
-EncoderBlock::EncoderBlock(EncoderBlockWeights weights, const ModelConfig& config)
-    : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/true),
+EncoderBlock::EncoderBlock(EncoderBlockWeights weights, const ModelConfig& config, Precision precision)
+    : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/true, precision),
       self_attention_norm_(std::move(weights.self_attention_norm)),
-      feed_forward_(std::move(weights.feed_forward), config),
+      feed_forward_(std::move(weights.feed_forward), config, precision),
       feed_forward_norm_(std::move(weights.feed_forward_norm)),
       d_model_(config.d_model),
       heads_(config.num_heads),
@@ -31,13 +31,13 @@ void EncoderBlock::forward(float* hidden, int64_t rows, Workspace& ws) const {
 }
 
 Encoder::Encoder(Tensor embedding, std::vector<EncoderBlockWeights> blocks, Tensor final_norm,
-                 const ModelConfig& config)
+                 const ModelConfig& config, Precision precision)
     : embedding_(std::move(embedding)),
       final_norm_(std::move(final_norm)),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {
     blocks_.reserve(blocks.size());
-    for (EncoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config);
+    for (EncoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config, precision);
 }
 
 Tensor Encoder::forward(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop) const {

@@ -18,7 +18,7 @@ struct EncoderBlockWeights {
 
 class EncoderBlock {
 public:
-    EncoderBlock(EncoderBlockWeights weights, const ModelConfig& config);
+    EncoderBlock(EncoderBlockWeights weights, const ModelConfig& config, Precision precision);
     // hidden [rows, d_model] updated in place.
     void forward(float* hidden, int64_t rows, Workspace& ws) const;
 
@@ -36,7 +36,8 @@ private:
 class Encoder {
 public:
     // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "encoder.final_layer_norm.weight".
-    Encoder(Tensor embedding, std::vector<EncoderBlockWeights> blocks, Tensor final_norm, const ModelConfig& config);
+    Encoder(Tensor embedding, std::vector<EncoderBlockWeights> blocks, Tensor final_norm, const ModelConfig& config,
+            Precision precision = Precision::F32);
     // Encoder output [ids, d_model] for one unpadded sequence. Checks `stop` between blocks and throws
     // umt5::Cancelled when it is set.
     Tensor forward(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop = nullptr) const;

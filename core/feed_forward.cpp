@@ -6,15 +6,15 @@
 
 namespace umt5 {
 
-FeedForward::FeedForward(FeedForwardWeights weights, const ModelConfig& config)
-    : wi_0_(std::move(weights.wi_0)),
-      wo_(std::move(weights.wo)),
+FeedForward::FeedForward(FeedForwardWeights weights, const ModelConfig& config, Precision precision)
+    : wi_0_(std::move(weights.wi_0), precision),
+      wo_(std::move(weights.wo), precision),
       gated_(config.is_gated_act),
       activation_(config.dense_act_fn == "relu"   ? Activation::Relu
                   : config.dense_act_fn == "gelu" ? Activation::GeluErf
                                                   : Activation::GeluTanh),
       d_ff_(config.d_ff) {
-    if (gated_) wi_1_ = Linear(std::move(weights.wi_1));
+    if (gated_) wi_1_ = Linear(std::move(weights.wi_1), precision);
 }
 
 void FeedForward::forward(const float* x, int64_t rows, float* residual, Workspace& ws) const {

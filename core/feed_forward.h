@@ -14,7 +14,7 @@ struct FeedForwardWeights {
 
 class FeedForward {
 public:
-    FeedForward(FeedForwardWeights weights, const ModelConfig& config);
+    FeedForward(FeedForwardWeights weights, const ModelConfig& config, Precision precision = Precision::F32);
     // residual [rows, d_model] += FF(x [rows, d_model])
     void forward(const float* x, int64_t rows, float* residual, Workspace& ws) const;
 

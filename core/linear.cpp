@@ -2,6 +2,9 @@
 
 #include "core/runtime.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace umt5 {
 
 namespace {
@@ -9,49 +12,123 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 }  // namespace
 
-Linear::Linear(Tensor weight) {
+const char* precision_name(Precision precision) {
+    switch (precision) {
+    case Precision::F32: return "fp32";
+    case Precision::BF16: return "bf16";
+    case Precision::Int8: return "int8";
+    }
+    return "?";
+}
+
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32" || name == "f32") return Precision::F32;
+    if (name == "bf16") return Precision::BF16;
+    if (name == "int8") return Precision::Int8;
+    throw Error("unknown precision \"" + name + "\" (use fp32, bf16 or int8)");
+}
+
+namespace {
+
+dt weight_type(Precision p) { return p == Precision::F32 ? dt::f32 : p == Precision::BF16 ? dt::bf16 : dt::s8; }
+dt source_type(Precision p) { return weight_type(p); }
+
+// Per-thread buffers for converted activations and int8 results, so a forward pass allocates nothing once warm.
+struct ConversionScratch {
+    std::vector<uint16_t> bf16;
+    std::vector<int8_t> int8;
+    std::vector<float> product;
+    std::vector<float> row_scales;
+};
+ConversionScratch& conversion_scratch() {
+    thread_local ConversionScratch scratch;
+    return scratch;
+}
+
+}  // namespace
+
+Linear::Linear(Tensor weight, Precision precision) : precision_(precision) {
     if (weight.rank() != 2 || weight.dtype() != DType::F32)
         throw Error("linear layer needs an F32 [out, in] weight, got " + dtype_name(weight.dtype()) + " " +
                     shape_string(weight.shape()));
     out_ = weight.dim(0);
     in_ = weight.dim(1);
+
+    // Int8: one symmetric scale per output feature (row of the [out, in] weight), quantized before packing.
+    Tensor quantized;
+    if (precision_ == Precision::Int8) {
+        quantized = Tensor({out_, in_}, DType::I8);
+        weight_scales_.resize(static_cast<size_t>(out_));
+        const float* w = weight.data<float>();
+        int8_t* q = quantized.data<int8_t>();
+        for (int64_t n = 0; n < out_; ++n) {
+            float max_abs = 0;
+            for (int64_t k = 0; k < in_; ++k) max_abs = std::max(max_abs, std::fabs(w[n * in_ + k]));
+            const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+            weight_scales_[static_cast<size_t>(n)] = scale;
+            for (int64_t k = 0; k < in_; ++k)
+                q[n * in_ + k] = static_cast<int8_t>(std::lrint(std::clamp(w[n * in_ + k] / scale, -127.0f, 127.0f)));
+        }
+    }
+
     // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
-    const dnnl::memory::desc any({in_, out_}, dt::f32, tag::any);
+    const dnnl::memory::desc any({in_, out_}, weight_type(precision_), tag::any);
     const dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc({{1, in_}, dt::f32, tag::ab}, any, {{1, out_}, dt::f32, tag::ab}), cpu_engine());
-    dnnl::memory plain(plain_desc(), cpu_engine(), const_cast<void*>(weight.raw()));
+        dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
+        attributes(false), cpu_engine());
+    const dnnl::memory::desc plain_f32({in_, out_}, dt::f32, tag::ba);
+    dnnl::memory plain = precision_ == Precision::Int8
+                             ? dnnl::memory(plain_desc(), cpu_engine(), quantized.raw())
+                             : dnnl::memory(plain_f32, cpu_engine(), weight.raw());
     weights_ = dnnl::memory(pd.weights_desc(), cpu_engine());
     dnnl::stream& stream = thread_stream();
-    dnnl::reorder(plain, weights_).execute(stream, plain, weights_);
+    dnnl::reorder(plain, weights_).execute(stream, plain, weights_);  // converts F32 -> BF16 on the way
     stream.wait();
 }
 
 Linear::Linear(Linear&& other) noexcept
-    : in_(other.in_), out_(other.out_), weights_(std::move(other.weights_)), primitives_(std::move(other.primitives_)) {}
+    : in_(other.in_),
+      out_(other.out_),
+      precision_(other.precision_),
+      weight_scales_(std::move(other.weight_scales_)),
+      weights_(std::move(other.weights_)),
+      primitives_(std::move(other.primitives_)) {}
 
 Linear& Linear::operator=(Linear&& other) noexcept {
     in_ = other.in_;
     out_ = other.out_;
+    precision_ = other.precision_;
+    weight_scales_ = std::move(other.weight_scales_);
     weights_ = std::move(other.weights_);
     primitives_ = std::move(other.primitives_);
     return *this;
 }
 
-dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, dt::f32, tag::ba}; }
+dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, weight_type(precision_), tag::ba}; }
 
-const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = std::make_pair(m, accumulate);
-    auto it = primitives_.find(key);
-    if (it != primitives_.end()) return it->second;
-    const dnnl::memory::desc src({m, in_}, dt::f32, tag::ab);
-    const dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
+dnnl::primitive_attr Linear::attributes(bool accumulate) const {
     dnnl::primitive_attr attr;
-    if (accumulate) {
+    if (precision_ == Precision::Int8) {
+        // Weight scales are fixed at load (runtime scales would push oneDNN off its fast int8 kernels); the
+        // per-call activation scale is applied after the product, and so is the residual add.
+        attr.set_output_scales(1 << 1, weight_scales_);
+    } else if (accumulate) {
         dnnl::post_ops ops;
         ops.append_sum(1.0f);
         attr.set_post_ops(ops);
     }
+    return attr;
+}
+
+const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
+    if (precision_ == Precision::Int8) accumulate = false;  // done by forward() after scaling
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(m, accumulate);
+    auto it = primitives_.find(key);
+    if (it != primitives_.end()) return it->second;
+    const dnnl::memory::desc src({m, in_}, source_type(precision_), tag::ab);
+    const dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
+    const dnnl::primitive_attr attr = attributes(accumulate);
     Primitive p;
     try {
         p.matmul = dnnl::matmul({dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine()});
@@ -67,8 +144,41 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
     const Primitive& prim = primitive(m, accumulate);
     dnnl::engine& engine = cpu_engine();
     dnnl::stream& stream = thread_stream();
-    dnnl::memory src({{m, in_}, dt::f32, tag::ab}, engine, const_cast<float*>(x));
-    dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, engine, y);
+    const auto count = static_cast<size_t>(m * in_);
+    ConversionScratch& scratch = conversion_scratch();
+
+    // Source in the layer's precision.
+    void* source = const_cast<float*>(x);
+    if (precision_ == Precision::BF16) {
+        if (scratch.bf16.size() < count) scratch.bf16.resize(count);
+        for (size_t i = 0; i < count; ++i) scratch.bf16[i] = f32_to_bf16(x[i]);
+        source = scratch.bf16.data();
+    } else if (precision_ == Precision::Int8) {
+        // One symmetric scale per input row; it is applied to the row's outputs after the product.
+        if (scratch.int8.size() < count) scratch.int8.resize(count);
+        if (scratch.row_scales.size() < static_cast<size_t>(m)) scratch.row_scales.resize(static_cast<size_t>(m));
+        for (int64_t r = 0; r < m; ++r) {
+            const float* row = x + r * in_;
+            float max_abs = 0;
+            for (int64_t k = 0; k < in_; ++k) max_abs = std::max(max_abs, std::fabs(row[k]));
+            const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+            scratch.row_scales[static_cast<size_t>(r)] = scale;
+            const float inverse = 1.0f / scale;
+            int8_t* q = scratch.int8.data() + r * in_;
+            for (int64_t k = 0; k < in_; ++k)
+                q[k] = static_cast<int8_t>(std::lrint(std::clamp(row[k] * inverse, -127.0f, 127.0f)));
+        }
+        source = scratch.int8.data();
+    }
+    float* product = y;
+    if (precision_ == Precision::Int8) {
+        const auto outputs = static_cast<size_t>(m * out_);
+        if (scratch.product.size() < outputs) scratch.product.resize(outputs);
+        product = scratch.product.data();
+    }
+
+    dnnl::memory src({{m, in_}, source_type(precision_), tag::ab}, engine, source);
+    dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, engine, product);
     dnnl::memory wei = weights_;
     if (!prim.on_packed) {
         wei = dnnl::memory(plain_desc(), engine);
@@ -76,6 +186,19 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
     }
     prim.matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
     stream.wait();
+
+    // Int8: y[r] (+)= row scale * (q_x q_w^T * weight scale).
+    if (precision_ == Precision::Int8) {
+        for (int64_t r = 0; r < m; ++r) {
+            const float scale = scratch.row_scales[static_cast<size_t>(r)];
+            const float* p = product + r * out_;
+            float* out = y + r * out_;
+            if (accumulate)
+                for (int64_t i = 0; i < out_; ++i) out[i] += scale * p[i];
+            else
+                for (int64_t i = 0; i < out_; ++i) out[i] = scale * p[i];
+        }
+    }
 }
 
 BatchedMatmul::BatchedMatmul(bool b_transposed) : b_transposed_(b_transposed) {

@@ -5,6 +5,8 @@
 // single-row decoder steps several times slower. One primitive per row count M is created on first use and reused.
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <dnnl.hpp>
 
@@ -12,16 +14,29 @@
 
 namespace umt5 {
 
+// How a layer's weights are stored and multiplied.
+//   F32:  exact (the reference mode).
+//   BF16: weights and activations rounded to bfloat16, products accumulated in F32 (AVX-512 BF16 / AMX kernels).
+//   Int8: weights quantized at load to int8 with one scale per output feature (per row of the Hugging Face
+//         [out, in] weight); activations quantized per call with one scale for the whole input; int32 accumulation.
+enum class Precision { F32, BF16, Int8 };
+const char* precision_name(Precision precision);  // "fp32", "bf16", "int8"
+// Parses "fp32", "bf16" or "int8"; throws umt5::Error otherwise.
+Precision parse_precision(const std::string& name);
+
 class Linear {
 public:
     Linear() = default;
-    // `weight`: F32 [out_features, in_features]; packed into the layer's own memory and then released.
-    explicit Linear(Tensor weight);
+    // `weight`: F32 [out_features, in_features]; converted to `precision`, packed into the layer's own memory and
+    // then released.
+    explicit Linear(Tensor weight, Precision precision = Precision::F32);
     Linear(Linear&& other) noexcept;
     Linear& operator=(Linear&& other) noexcept;
 
     int64_t in_features() const { return in_; }
     int64_t out_features() const { return out_; }
+    Precision precision() const { return precision_; }
+    size_t weight_bytes() const { return weights_ ? weights_.get_desc().get_size() : 0; }
 
     // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
     void forward(const float* x, int64_t m, float* y, bool accumulate = false) const;
@@ -33,9 +48,12 @@ private:
     };
     const Primitive& primitive(int64_t m, bool accumulate) const;
     dnnl::memory::desc plain_desc() const;
+    dnnl::primitive_attr attributes(bool accumulate) const;
 
     int64_t in_ = 0;
     int64_t out_ = 0;
+    Precision precision_ = Precision::F32;
+    std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
     dnnl::memory weights_;  // owns the weights in the layout of weights_.get_desc()
     mutable std::mutex mutex_;
     mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;

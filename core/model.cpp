@@ -193,10 +193,13 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
     Tensor decoder_norm = reader.read("decoder.final_layer_norm.weight", {c.d_model});
     Tensor lm_head = tied ? shared : reader.read("lm_head.weight", {c.vocab_size, c.d_model});
 
-    model->encoder_ = std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c);
+    model->precision_ = options.precision;
+    model->encoder_ =
+        std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c, options.precision);
     model->decoder_ = std::make_unique<Decoder>(shared, std::move(decoder_blocks), std::move(decoder_norm),
-                                                std::move(lm_head), tied, c);
+                                                std::move(lm_head), tied, c, options.precision);
     model->identity_ = reader.identity();
+    if (options.precision != Precision::F32) model->identity_ += std::string("-") + precision_name(options.precision);
     model->parameter_count_ = reader.parameters();
     model->warnings_ = reader.warnings();
     return model;

@@ -17,6 +17,7 @@ namespace umt5 {
 
 struct LoadOptions {
     int threads = 0;  // oneDNN/OpenMP threads for this process; 0 keeps the current setting (one per core)
+    Precision precision = Precision::F32;  // weight precision of the linear layers (see core/linear.h)
     // Called with the fraction of weights loaded, in [0, 1]; may be empty.
     std::function<void(double)> progress;
     // When set to true during loading, load() throws umt5::Cancelled.
@@ -36,7 +37,9 @@ public:
     const std::filesystem::path& dir() const { return dir_; }
     std::string name() const;  // directory name, e.g. "demo-umt5"
     // Fingerprint of the architecture and the weights: caches and sessions saved with one model refuse another.
+    // The precision is part of it: a cache computed with BF16 weights does not continue an F32 run exactly.
     const std::string& identity() const { return identity_; }
+    Precision precision() const { return precision_; }
     int64_t parameter_count() const { return parameter_count_; }
     size_t weight_bytes() const { return weight_bytes_; }
     // What loading found suspicious but not fatal, one line each, e.g.
@@ -76,6 +79,7 @@ private:
     std::unique_ptr<Encoder> encoder_;
     std::unique_ptr<Decoder> decoder_;
     std::string identity_;
+    Precision precision_ = Precision::F32;
     int64_t parameter_count_ = 0;
     size_t weight_bytes_ = 0;
     std::vector<std::string> warnings_;
