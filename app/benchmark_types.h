@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "core/benchmark.h"
@@ -34,6 +35,7 @@ struct BenchmarkModeReport {
     QList<double> perPositionMs;  // median over runs, one value per token position
     QList<int> outputIds;         // ids of the first run
     QString text;                 // decoded output of the first run
+    int endOfSequence = -1;       // position of the first eos in the first run (the benchmark goes on past it)
 };
 
 struct BenchmarkReport {
@@ -62,7 +64,7 @@ inline umt5::BenchmarkOptions toBenchmarkOptions(const BenchmarkRequest& request
     return options;
 }
 
-inline BenchmarkModeReport toBenchmarkModeReport(const umt5::BenchmarkModeResult& mode) {
+inline BenchmarkModeReport toBenchmarkModeReport(const umt5::BenchmarkModeResult& mode, int64_t eosId) {
     BenchmarkModeReport out;
     out.runs = mode.runs;
     out.tokensPerSecond = mode.tokens_per_s;
@@ -72,11 +74,12 @@ inline BenchmarkModeReport toBenchmarkModeReport(const umt5::BenchmarkModeResult
     out.perPositionMs = QList<double>(mode.per_position_ms.begin(), mode.per_position_ms.end());
     out.outputIds = QList<int>(mode.output_ids.begin(), mode.output_ids.end());
     out.text = QString::fromUtf8(mode.text.data(), static_cast<qsizetype>(mode.text.size()));
+    out.endOfSequence = static_cast<int>(out.outputIds.indexOf(static_cast<int>(eosId)));
     return out;
 }
 
 inline BenchmarkReport toBenchmarkReport(const umt5::BenchmarkResult& result, const QString& model,
-                                         const QString& prompt, int threads) {
+                                         const QString& prompt, int threads, int64_t eosId) {
     BenchmarkReport out;
     out.model = model;
     out.prompt = prompt;
@@ -84,8 +87,8 @@ inline BenchmarkReport toBenchmarkReport(const umt5::BenchmarkResult& result, co
     out.newTokens = result.new_tokens;
     out.repeat = result.repeat;
     out.threads = threads;
-    out.cacheOn = toBenchmarkModeReport(result.cache_on);
-    out.cacheOff = toBenchmarkModeReport(result.cache_off);
+    out.cacheOn = toBenchmarkModeReport(result.cache_on, eosId);
+    out.cacheOff = toBenchmarkModeReport(result.cache_off, eosId);
     out.speedup = result.speedup;
     out.identical = result.identical;
     out.stopped = result.stopped;

@@ -7,7 +7,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
-#include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
@@ -26,6 +25,8 @@
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QTableWidget>
+#include <QTextCharFormat>
+#include <QTextCursor>
 #include <QValueAxis>
 #include <QVBoxLayout>
 
@@ -53,6 +54,16 @@ int firstDifference(const QList<int>& a, const QList<int>& b) {
     return a.size() == b.size() ? -1 : int(common);
 }
 
+// Cache-on tokens more than three times slower than the median one (plus a millisecond of slack).
+int latencySpikes(const QList<double>& ms) {
+    if (ms.isEmpty())
+        return 0;
+    QList<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    const double limit = 3 * sorted[sorted.size() / 2] + 1.0;
+    return int(std::count_if(ms.begin(), ms.end(), [limit](double value) { return value > limit; }));
+}
+
 QJsonObject modeJson(const BenchmarkModeReport& mode) {
     QJsonArray perPosition;
     for (double ms : mode.perPositionMs)
@@ -67,7 +78,8 @@ QJsonObject modeJson(const BenchmarkModeReport& mode) {
             {QStringLiteral("total_ms"), mode.totalMs},
             {QStringLiteral("per_position_ms"), perPosition},
             {QStringLiteral("output_ids"), ids},
-            {QStringLiteral("text"), mode.text}};
+            {QStringLiteral("text"), mode.text},
+            {QStringLiteral("end_of_sequence"), mode.endOfSequence}};
 }
 
 // RFC 4180 quoting for fields that need it.
@@ -96,6 +108,7 @@ BenchmarkPanel::BenchmarkPanel(Controller& controller, QWidget* parent) : QWidge
     connectController();
     applyChartPalette();
     resetResults(newTokens_->value());
+    fitTableHeight();
     updateActions();
 }
 
@@ -164,17 +177,22 @@ void BenchmarkPanel::createWidgets() {
     auto* texts = new QWidget(this);
     auto* textsLayout = new QHBoxLayout(texts);
     textsLayout->setContentsMargins(0, 0, 0, 0);
-    auto makeColumn = [this, textsLayout](QGroupBox*& box, QPlainTextEdit*& text, const QString& name) {
-        box = new QGroupBox(this);
-        auto* boxLayout = new QVBoxLayout(box);
-        text = new QPlainTextEdit(box);
+    auto makeColumn = [this, textsLayout](QLabel*& title, QPlainTextEdit*& text, const QString& name) {
+        auto* column = new QVBoxLayout;
+        title = new QLabel(this);
+        QFont bold = title->font();
+        bold.setBold(true);
+        title->setFont(bold);
+        text = new QPlainTextEdit(this);
         text->setObjectName(name);
         text->setReadOnly(true);
-        boxLayout->addWidget(text);
-        textsLayout->addWidget(box);
+        title->setBuddy(text);
+        column->addWidget(title);
+        column->addWidget(text, 1);
+        textsLayout->addLayout(column);
     };
-    makeColumn(onBox_, onText_, QStringLiteral("cacheOnText"));
-    makeColumn(offBox_, offText_, QStringLiteral("cacheOffText"));
+    makeColumn(onTitle_, onText_, QStringLiteral("cacheOnText"));
+    makeColumn(offTitle_, offText_, QStringLiteral("cacheOffText"));
 
     // Per-token latency against position: flat with the cache, rising without it.
     onSeries_ = new QLineSeries;
@@ -191,7 +209,6 @@ void BenchmarkPanel::createWidgets() {
     positionAxis_->setLabelFormat(QStringLiteral("%d"));
     latencyAxis_ = new QValueAxis;
     latencyAxis_->setTitleText(tr("Latency (ms)"));
-    latencyAxis_->setLabelFormat(QStringLiteral("%.3g"));
     chart_->addAxis(positionAxis_, Qt::AlignBottom);
     chart_->addAxis(latencyAxis_, Qt::AlignLeft);
     for (QLineSeries* series : {onSeries_, offSeries_}) {
@@ -224,13 +241,21 @@ void BenchmarkPanel::createWidgets() {
     table_->setSpan(Speedup, 0, 1, 2);
     table_->setSpan(Identical, 0, 1, 2);
     table_->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-    table_->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
+    table_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
 
     notes_ = new QLabel(this);
     notes_->setObjectName(QStringLiteral("benchmarkNotes"));
     notes_->setWordWrap(true);
     notes_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     notes_->setForegroundRole(QPalette::PlaceholderText);
+
+    warning_ = new QLabel(this);
+    warning_->setObjectName(QStringLiteral("benchmarkWarning"));
+    warning_->setWordWrap(true);
+    QFont bold = warning_->font();
+    bold.setBold(true);
+    warning_->setFont(bold);
+    warning_->hide();
 
     saveCsvButton_ = new QPushButton(tr("Save &CSV…"), this);
     saveJsonButton_ = new QPushButton(tr("Save &JSON…"), this);
@@ -245,15 +270,18 @@ void BenchmarkPanel::createWidgets() {
     auto* resultsLayout = new QVBoxLayout(results);
     resultsLayout->setContentsMargins(0, 0, 0, 0);
     resultsLayout->addWidget(table_);
+    resultsLayout->addWidget(warning_);
     resultsLayout->addWidget(notes_);
     resultsLayout->addStretch(1);
     resultsLayout->addLayout(saveRow);
 
     auto* bottom = new QSplitter(Qt::Horizontal, this);
+    results->setMinimumWidth(400);
+    chartView_->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
     bottom->addWidget(chartView_);
     bottom->addWidget(results);
-    bottom->setStretchFactor(0, 3);
-    bottom->setStretchFactor(1, 2);
+    bottom->setStretchFactor(0, 1);
+    bottom->setStretchFactor(1, 0);
     bottom->setChildrenCollapsible(false);
 
     auto* splitter = new QSplitter(Qt::Vertical, this);
@@ -325,9 +353,10 @@ void BenchmarkPanel::setRunning(int id) {
 void BenchmarkPanel::resetResults(int newTokens) {
     onText_->clear();
     offText_->clear();
-    streamed_[kCacheOn] = streamed_[kCacheOff] = 0;
-    onBox_->setTitle(tr("Cache on"));
-    offBox_->setTitle(tr("Cache off"));
+    pieces_[kCacheOn].clear();
+    pieces_[kCacheOff].clear();
+    onTitle_->setText(tr("Cache on"));
+    offTitle_->setText(tr("Cache off"));
     onSeries_->clear();
     offSeries_->clear();
     chart_->setTitle(tr("Latency per token"));
@@ -339,6 +368,8 @@ void BenchmarkPanel::resetResults(int newTokens) {
         for (int column = 0; column < 2; ++column)
             table_->setItem(row, column, nullptr);
     notes_->clear();
+    warning_->clear();
+    warning_->hide();
 }
 
 bool BenchmarkPanel::run() {
@@ -390,11 +421,11 @@ void BenchmarkPanel::onToken(int id, int mode, int run, int position, double ms,
         column->moveCursor(QTextCursor::End);
         column->insertPlainText(text);
     }
-    ++streamed_[mode];
-    (on ? onBox_ : offBox_)->setTitle(tr("%1 — %2 of %3 tokens")
-                                          .arg(on ? tr("Cache on") : tr("Cache off"))
-                                          .arg(streamed_[mode])
-                                          .arg(requestedTokens_));
+    pieces_[mode].append(text);
+    (on ? onTitle_ : offTitle_)->setText(tr("%1 — %2 of %3 tokens")
+                                             .arg(on ? tr("Cache on") : tr("Cache off"))
+                                             .arg(pieces_[mode].size())
+                                             .arg(requestedTokens_));
     (on ? onSeries_ : offSeries_)->append(position + 1, ms);
     growLatencyAxis(ms);
 }
@@ -414,8 +445,11 @@ void BenchmarkPanel::onFinished(int id, const BenchmarkReport& report) {
     setRunning(0);
     showReport();
     if (hasReport_) {
-        status_->setText(tr("Done: the cache makes decoding %1× faster on this prompt.")
-                             .arg(QLocale().toString(report.speedup, 'f', 2)));
+        const QString speedup = QLocale().toString(report.speedup, 'f', 2);
+        status_->setText(report.speedup >= 1
+                             ? tr("Done: with the cache, decoding was %1× as fast on this prompt.").arg(speedup)
+                             : tr("Done: with the cache, decoding was only %1× as fast here; see the warning below.")
+                                   .arg(speedup));
         emit finished();
     } else {
         status_->setText(tr("Stopped before every run completed; the table shows what finished."));
@@ -483,20 +517,61 @@ void BenchmarkPanel::showReport() {
             setPoints(offSeries_, report_.cacheOff.perPositionMs);
         chart_->setTitle(tr("Latency per token (median of %n runs)", nullptr, report_.repeat));
     }
-    // The streamed text may still hold back an incomplete character; the final text is authoritative.
-    if (report_.cacheOn.runs > 0)
-        onText_->setPlainText(report_.cacheOn.text);
-    if (report_.cacheOff.runs > 0)
-        offText_->setPlainText(report_.cacheOff.text);
+    showOutput(kCacheOn, report_.cacheOn);
+    showOutput(kCacheOff, report_.cacheOff);
 
-    notes_->setText(tr("%1 · prompt of %2 tokens · %3 new tokens forced (end-of-sequence ignored, so the text may run "
-                       "on past a natural ending) · %4 per mode, alternating, after a warm-up · %5. Time to first "
-                       "token includes the encoder; tokens/s, time per token and the speedup count decoding only.")
+    // Cache-on tokens cost about the same at every position, so outliers there mean the CPU was busy elsewhere.
+    const int spikes = latencySpikes(report_.cacheOn.perPositionMs);
+    QString warning;
+    if (spikes * 20 > report_.cacheOn.perPositionMs.size())
+        warning = tr("⚠ %1 of %2 cache-on tokens took far longer than the rest: other programs were probably using "
+                     "the CPU, so these numbers are noisy. More repeats give steadier medians.")
+                      .arg(spikes)
+                      .arg(report_.cacheOn.perPositionMs.size());
+    else if (both && report_.speedup < 1)
+        warning = tr("⚠ Decoding was slower with the cache, which points to other programs using the CPU rather "
+                     "than to the cache. More repeats give steadier medians.");
+    warning_->setText(warning);
+    warning_->setVisible(!warning.isEmpty());
+
+    const QString runs = report_.repeat == 1 ? tr("1 run") : tr("%1 runs").arg(report_.repeat);
+    const QString threads = report_.threads == 1 ? tr("1 thread") : tr("%1 threads").arg(report_.threads);
+    notes_->setText(tr("%1 · prompt of %2 tokens · %3 new tokens forced (end-of-sequence is ignored so both modes do "
+                       "the same work) · %4 per mode, alternating, after a warm-up · %5. Time to first token includes "
+                       "the encoder; tokens/s, time per token and the speedup count decoding only.")
                         .arg(report_.model)
                         .arg(report_.promptTokens)
                         .arg(report_.newTokens)
-                        .arg(tr("%n run(s)", nullptr, report_.repeat))
-                        .arg(tr("%n thread(s)", nullptr, report_.threads)));
+                        .arg(runs, threads));
+    fitTableHeight();
+}
+
+void BenchmarkPanel::showOutput(BenchmarkModeIndex mode, const BenchmarkModeReport& result) {
+    if (result.runs == 0)
+        return;
+    QPlainTextEdit* column = mode == kCacheOn ? onText_ : offText_;
+    const QStringList& pieces = pieces_[mode];
+    const int end = result.endOfSequence;
+    // The streamed pieces add up to the final text; when they do, mark where the model would have stopped.
+    if (end < 0 || pieces.size() != result.outputIds.size() || pieces.join(QString()) != result.text) {
+        column->setPlainText(result.text);
+        return;
+    }
+    column->clear();
+    QTextCursor cursor(column->document());
+    cursor.insertText(pieces.mid(0, end + 1).join(QString()));
+    QTextCharFormat beyond;
+    beyond.setForeground(column->palette().brush(QPalette::PlaceholderText));
+    QTextCharFormat marker = beyond;
+    marker.setFontItalic(true);
+    cursor.insertText(tr(" [end of sequence at token %1; the benchmark keeps going] ").arg(end + 1), marker);
+    cursor.insertText(pieces.mid(end + 1).join(QString()), beyond);
+}
+
+void BenchmarkPanel::fitTableHeight() {
+    table_->resizeRowsToContents();
+    const int frame = 2 * table_->frameWidth();
+    table_->setFixedHeight(table_->horizontalHeader()->height() + table_->verticalHeader()->length() + frame);
 }
 
 void BenchmarkPanel::setPoints(QLineSeries* series, const QList<double>& perPositionMs) {
@@ -515,6 +590,9 @@ void BenchmarkPanel::growLatencyAxis(double ms) {
     mostMs_ = ms;
     latencyAxis_->setRange(0, mostMs_ * 1.1);
     latencyAxis_->applyNiceNumbers();
+    const double top = latencyAxis_->max();
+    latencyAxis_->setLabelFormat(top >= 10 ? QStringLiteral("%.0f") : top >= 1 ? QStringLiteral("%.1f")
+                                                                                : QStringLiteral("%.2f"));
 }
 
 void BenchmarkPanel::applyChartPalette() {
@@ -533,11 +611,10 @@ void BenchmarkPanel::applyChartPalette() {
         axis->setGridLineColor(grid);
         axis->setLinePenColor(colours.color(QPalette::Mid));
     }
-    for (QLineSeries* series : {onSeries_, offSeries_}) {
-        QPen pen = series->pen();
-        pen.setWidthF(2.0);
-        series->setPen(pen);
-    }
+    // The same two colours in light and dark themes (the built-in themes swap them): a blue and an orange that read
+    // on either background and apart from each other with the common colour-vision deficiencies.
+    onSeries_->setPen(QPen(QColor(0x1f, 0x8f, 0xe0), 2.0));
+    offSeries_->setPen(QPen(QColor(0xf0, 0x8a, 0x24), 2.0));
 }
 
 void BenchmarkPanel::changeEvent(QEvent* event) {

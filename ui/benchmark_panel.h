@@ -9,7 +9,6 @@
 
 class QChart;
 class QChartView;
-class QGroupBox;
 class QLabel;
 class QLineSeries;
 class QPlainTextEdit;
@@ -74,6 +73,8 @@ private:
     void onFinished(int id, const BenchmarkReport& report);
     void onFailed(int id, const QString& message);
     void showReport();
+    void showOutput(BenchmarkModeIndex mode, const BenchmarkModeReport& result);
+    void fitTableHeight();
     void setPoints(QLineSeries* series, const QList<double>& perPositionMs);
     void growLatencyAxis(double ms);
     void applyChartPalette();
@@ -88,8 +89,8 @@ private:
     QPushButton* cancelButton_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QLabel* status_ = nullptr;
-    QGroupBox* onBox_ = nullptr;
-    QGroupBox* offBox_ = nullptr;
+    QLabel* onTitle_ = nullptr;
+    QLabel* offTitle_ = nullptr;
     QPlainTextEdit* onText_ = nullptr;
     QPlainTextEdit* offText_ = nullptr;
     QChart* chart_ = nullptr;
@@ -100,6 +101,7 @@ private:
     QValueAxis* latencyAxis_ = nullptr;
     QTableWidget* table_ = nullptr;
     QLabel* notes_ = nullptr;
+    QLabel* warning_ = nullptr;
     QPushButton* saveCsvButton_ = nullptr;
     QPushButton* saveJsonButton_ = nullptr;
     QPushButton* saveChartButton_ = nullptr;
@@ -107,7 +109,7 @@ private:
     int runningId_ = 0;      // the benchmark this panel waits for; 0 when idle
     int requestedTokens_ = 0;
     int requestedRepeats_ = 0;
-    int streamed_[2] = {0, 0};  // tokens of the first run shown per mode
+    QStringList pieces_[2];  // text of every token of the first run, per mode
     double mostMs_ = 0;
     bool hasReport_ = false;
     BenchmarkReport report_;

@@ -5,6 +5,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <QAbstractAxis>
+#include <QChart>
 #include <QDialog>
 #include <QFile>
 #include <QImage>
@@ -12,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLegend>
 #include <QLineSeries>
 #include <QLocale>
 #include <QPlainTextEdit>
@@ -36,6 +39,7 @@ constexpr int kTokens = 6;
 const QString kPrompt = QStringLiteral("translate English to German: The file could not be saved.");
 
 QString tinyDir() { return QString::fromStdString(umt5test::tiny_a_dir().string()); }
+QString demoDir() { return QString::fromStdString(umt5test::demo_model_dir().string()); }
 
 // The number at the start of a table cell such as "12.5 ms" or "3.20×" (0 when there is none).
 double leadingNumber(const QString& text) {
@@ -64,9 +68,12 @@ private slots:
     void queuesBehindGeneration();
     void generationQueuesBehindBenchmark();
     void menuActionOpensPanelWithPrompt();
+    void marksWhereTheModelWouldStop();
+    void chartFollowsPalette();
 
 private:
     bool loadTiny();
+    bool loadModel(const QString& dir);
     bool runAndWait(int tokens, int repeats = 1);
     QString cell(int row, int column) const;
 
@@ -94,9 +101,11 @@ void TestBenchmarkPanel::cleanup() {
     dataDir_.reset();
 }
 
-bool TestBenchmarkPanel::loadTiny() {
+bool TestBenchmarkPanel::loadTiny() { return loadModel(tinyDir()); }
+
+bool TestBenchmarkPanel::loadModel(const QString& dir) {
     QSignalSpy loaded(controller_.get(), &Controller::modelLoaded);
-    controller_->loadModel(tinyDir());
+    controller_->loadModel(dir);
     return loaded.wait(kTimeoutMs) || loaded.count() == 1;
 }
 
@@ -155,6 +164,8 @@ void TestBenchmarkPanel::runFillsColumnsChartAndTable() {
     QCOMPARE(offText->toPlainText(), onText->toPlainText());
     QCOMPARE(report.cacheOn.outputIds.size(), kTokens);
     QCOMPARE(report.cacheOff.outputIds, report.cacheOn.outputIds);
+    QCOMPARE(report.cacheOn.endOfSequence, -1);  // tiny-a never produces eos
+    QVERIFY(!onText->toPlainText().contains(QStringLiteral("end of sequence")));
 
     // One point per token in each series, at positions 1..N with positive latencies.
     for (QLineSeries* series : {panel_->series(studio::kCacheOn), panel_->series(studio::kCacheOff)}) {
@@ -216,20 +227,19 @@ void TestBenchmarkPanel::cancelMidRunReturnsToIdle() {
     QVERIFY(panel_->findChild<QPushButton*>(QStringLiteral("benchmarkRun"))->isEnabled());
     QVERIFY(!cancel->isEnabled());
 
-    // The worker stops at the next token and reports an incomplete run, which the idle panel ignores.
-    QVERIFY(workerDone.wait(kTimeoutMs) || workerDone.count() == 1);
-    const auto report = workerDone.first().at(1).value<studio::BenchmarkReport>();
-    QVERIFY(report.stopped);
-    QVERIFY(!controller_->isBenchmarking());
-    QVERIFY(!panel_->hasReport());
-    QCOMPARE(panelFinished.count(), 0);
-
-    // The next run starts clean: nothing of the cancelled one reaches its chart or columns.
+    // A new run at once queues behind the stopping one; the cancelled run's late events must not reach it.
     QVERIFY(runAndWait(kTokens));
     QCOMPARE(panel_->series(studio::kCacheOn)->count(), kTokens);
     QCOMPARE(panel_->series(studio::kCacheOff)->count(), kTokens);
     QCOMPARE(panel_->findChild<QPlainTextEdit*>(QStringLiteral("cacheOnText"))->toPlainText(),
              panel_->report().cacheOn.text);
+    QCOMPARE(panelFinished.count(), 1);
+
+    // The worker stopped the cancelled run at its next token and reported it incomplete.
+    QCOMPARE(workerDone.count(), 2);
+    QVERIFY(workerDone.at(0).at(1).value<studio::BenchmarkReport>().stopped);
+    QVERIFY(!workerDone.at(1).at(1).value<studio::BenchmarkReport>().stopped);
+    QVERIFY(!controller_->isBenchmarking());
 }
 
 void TestBenchmarkPanel::savesCsvAndJson() {
@@ -411,6 +421,48 @@ void TestBenchmarkPanel::menuActionOpensPanelWithPrompt() {
     QVERIFY(!panel->isRunning());
     QVERIFY(workerDone.wait(kTimeoutMs) || workerDone.count() == 1);
     QVERIFY(workerDone.first().at(1).value<studio::BenchmarkReport>().stopped);
+}
+
+void TestBenchmarkPanel::marksWhereTheModelWouldStop() {
+    // The demo model translates this in fewer tokens than asked for; the benchmark goes on past its eos.
+    QVERIFY(loadModel(demoDir()));
+    QVERIFY(runAndWait(32));
+    const studio::BenchmarkReport& report = panel_->report();
+    const int end = report.cacheOn.endOfSequence;
+    QVERIFY(end >= 0 && end < 31);
+    QCOMPARE(report.cacheOff.endOfSequence, end);
+    for (const char* name : {"cacheOnText", "cacheOffText"}) {
+        const QString shown = panel_->findChild<QPlainTextEdit*>(QLatin1String(name))->toPlainText();
+        const QString marker = QStringLiteral(" [end of sequence at token %1; the benchmark keeps going] ").arg(end + 1);
+        const qsizetype at = shown.indexOf(marker);
+        QVERIFY2(at > 0, qPrintable(shown));
+        // Without the marker, the column holds exactly the decoded output.
+        QCOMPARE(shown.left(at) + shown.mid(at + marker.size()), report.cacheOn.text);
+    }
+}
+
+void TestBenchmarkPanel::chartFollowsPalette() {
+    QPalette dark;
+    dark.setColor(QPalette::Window, QColor(32, 32, 36));
+    dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
+    dark.setColor(QPalette::Base, QColor(20, 20, 24));
+    dark.setColor(QPalette::Text, QColor(235, 235, 235));
+    QPalette light;
+    light.setColor(QPalette::Window, QColor(240, 240, 240));
+    light.setColor(QPalette::Base, QColor(255, 255, 255));
+    light.setColor(QPalette::Text, QColor(10, 10, 10));
+    QChart* chart = panel_->series(studio::kCacheOn)->chart();
+    QVERIFY(chart);
+    for (const QPalette& palette : {dark, light}) {
+        panel_->setPalette(palette);
+        QCOMPARE(chart->backgroundBrush().color(), palette.color(QPalette::Base));
+        QCOMPARE(chart->titleBrush().color(), palette.color(QPalette::Text));
+        QCOMPARE(chart->legend()->labelColor(), palette.color(QPalette::Text));
+        for (QAbstractAxis* axis : chart->axes()) {
+            QCOMPARE(axis->labelsBrush().color(), palette.color(QPalette::Text));
+            QCOMPARE(axis->titleBrush().color(), palette.color(QPalette::Text));
+        }
+    }
 }
 
 QTEST_MAIN(TestBenchmarkPanel)
