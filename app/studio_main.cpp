@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "app/controller.h"
+#include "ui/benchmark_panel.h"
 #include "ui/main_window.h"
 
 namespace {
@@ -30,6 +31,34 @@ void scheduleScreenshot(studio::MainWindow& window, studio::Controller& controll
     };
     QObject::connect(&window, &studio::MainWindow::answerShown, &window, [next] { (*next)(); });
     QObject::connect(&controller, &studio::Controller::modelLoaded, &window, [next] { (*next)(); });
+    QObject::connect(&controller, &studio::Controller::modelLoadFailed, &window, [] { QApplication::exit(1); });
+}
+
+// --benchmark-screenshot: runs Tools › Benchmark on the --prompt text once the model is loaded, saves the benchmark
+// window to <file> and quits (for the README's screenshot).
+void scheduleBenchmarkScreenshot(studio::MainWindow& window, studio::Controller& controller, const QString& prompt,
+                                 int newTokens, int repeats, const QString& file) {
+    QObject::connect(&controller, &studio::Controller::modelLoaded, &window, [&window, prompt, newTokens, repeats,
+                                                                               file] {
+        window.showBenchmark();
+        studio::BenchmarkPanel* panel = window.benchmarkPanel();
+        if (!prompt.isEmpty())
+            panel->setPrompt(prompt);
+        panel->setNewTokens(newTokens);
+        panel->setRepeats(repeats);
+        QObject::connect(panel, &studio::BenchmarkPanel::finished, panel, [panel, file] {
+            QTimer::singleShot(300, panel, [panel, file] {
+                const bool ok = panel->window()->grab().save(file);
+                std::fprintf(ok ? stdout : stderr, "%s %s\n", ok ? "saved" : "could not save", qPrintable(file));
+                QApplication::exit(ok ? 0 : 1);
+            });
+        });
+        QObject::connect(panel, &studio::BenchmarkPanel::stopped, panel, [](const QString& message) {
+            std::fprintf(stderr, "benchmark stopped: %s\n", qPrintable(message));
+            QApplication::exit(1);
+        });
+        panel->run();
+    }, Qt::SingleShotConnection);
     QObject::connect(&controller, &studio::Controller::modelLoadFailed, &window, [] { QApplication::exit(1); });
 }
 
@@ -59,6 +88,19 @@ int main(int argc, char** argv) {
                                           QStringLiteral("A prompt to send at start (repeatable)."),
                                           QStringLiteral("text"));
     parser.addOptions({modelOption, dataOption, screenshotOption, promptOption});
+    QCommandLineOption benchmarkScreenshotOption(QStringLiteral("benchmark-screenshot"),
+                                                 QStringLiteral("Benchmark the --prompt text, save the panel to <file>."),
+                                                 QStringLiteral("file"));
+    benchmarkScreenshotOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    QCommandLineOption benchmarkTokensOption(QStringLiteral("benchmark-tokens"),
+                                             QStringLiteral("New tokens for --benchmark-screenshot."),
+                                             QStringLiteral("count"), QStringLiteral("128"));
+    benchmarkTokensOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    QCommandLineOption benchmarkRepeatsOption(QStringLiteral("benchmark-repeats"),
+                                              QStringLiteral("Runs per mode for --benchmark-screenshot."),
+                                              QStringLiteral("count"), QStringLiteral("1"));
+    benchmarkRepeatsOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    parser.addOptions({benchmarkScreenshotOption, benchmarkTokensOption, benchmarkRepeatsOption});
     parser.process(app);
 
     const QString dataDir = parser.isSet(dataOption) ? parser.value(dataOption) : studio::Controller::defaultDataDir();
@@ -73,7 +115,12 @@ int main(int argc, char** argv) {
     controller.restoreConversations();
 
     QStringList prompts = parser.values(promptOption);
-    if (parser.isSet(screenshotOption)) {
+    if (parser.isSet(benchmarkScreenshotOption)) {
+        scheduleBenchmarkScreenshot(window, controller, prompts.join(QLatin1Char('\n')),
+                                    parser.value(benchmarkTokensOption).toInt(),
+                                    parser.value(benchmarkRepeatsOption).toInt(),
+                                    QFileInfo(parser.value(benchmarkScreenshotOption)).absoluteFilePath());
+    } else if (parser.isSet(screenshotOption)) {
         // A fresh conversation so the screenshot shows only these prompts.
         window.setCurrentConversation(controller.newConversation());
         window.resize(1200, 760);
