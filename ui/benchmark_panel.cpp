@@ -54,6 +54,14 @@ int firstDifference(const QList<int>& a, const QList<int>& b) {
     return a.size() == b.size() ? -1 : int(common);
 }
 
+// A round distance between labelled token positions, for at most eight intervals.
+int positionStep(int tokens) {
+    for (int step : {1, 2, 4, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 200, 250, 256})
+        if (tokens <= 8 * step)
+            return step;
+    return 500;
+}
+
 // Cache-on tokens more than three times slower than the median one (plus a millisecond of slack).
 int latencySpikes(const QList<double>& ms) {
     if (ms.isEmpty())
@@ -207,6 +215,8 @@ void BenchmarkPanel::createWidgets() {
     positionAxis_ = new QValueAxis;
     positionAxis_->setTitleText(tr("Token position"));
     positionAxis_->setLabelFormat(QStringLiteral("%d"));
+    positionAxis_->setTickType(QValueAxis::TicksDynamic);
+    positionAxis_->setTickAnchor(0);
     latencyAxis_ = new QValueAxis;
     latencyAxis_->setTitleText(tr("Latency (ms)"));
     chart_->addAxis(positionAxis_, Qt::AlignBottom);
@@ -338,8 +348,18 @@ void BenchmarkPanel::updateActions() {
         input->setEnabled(!running);
     for (QPushButton* save : {saveCsvButton_, saveJsonButton_, saveChartButton_})
         save->setEnabled(hasReport_ && !running);
-    if (!running && !ready && !hasReport_)
-        status_->setText(controller_.isLoading() ? tr("Loading the model…") : tr("Open a model to run a benchmark."));
+    // A hint about what to do next, unless the status reports on a run.
+    if (!running && (!ready || statusIsHint_)) {
+        status_->setText(controller_.isLoading() ? tr("Loading the model…")
+                         : !ready                ? tr("Open a model to run a benchmark.")
+                                                 : tr("Ready: press Run to decode the prompt with the cache on and off."));
+        statusIsHint_ = true;
+    }
+}
+
+void BenchmarkPanel::showStatus(const QString& text) {
+    status_->setText(text);
+    statusIsHint_ = false;
 }
 
 void BenchmarkPanel::setRunning(int id) {
@@ -360,8 +380,8 @@ void BenchmarkPanel::resetResults(int newTokens) {
     onSeries_->clear();
     offSeries_->clear();
     chart_->setTitle(tr("Latency per token"));
-    positionAxis_->setRange(1, std::max(2, newTokens));
-    positionAxis_->setTickCount(std::min(newTokens, 9) < 2 ? 2 : std::min(newTokens, 9));
+    positionAxis_->setRange(0, newTokens);
+    positionAxis_->setTickInterval(positionStep(newTokens));
     mostMs_ = 0;
     latencyAxis_->setRange(0, 1);
     for (int row = 0; row < RowCount; ++row)
@@ -381,7 +401,7 @@ bool BenchmarkPanel::run() {
     resetResults(requestedTokens_);
     progress_->setRange(0, 2 * requestedTokens_ * requestedRepeats_);
     progress_->setValue(0);
-    status_->setText(controller_.isBusy() ? tr("Waiting for the current generation to finish…")
+    showStatus(controller_.isBusy() ? tr("Waiting for the current generation to finish…")
                                           : tr("Starting…"));
     setRunning(controller_.runBenchmark(prompt(), requestedTokens_, requestedRepeats_));
     return true;
@@ -391,23 +411,23 @@ void BenchmarkPanel::cancel() {
     if (!isRunning())
         return;
     controller_.cancelBenchmark(runningId_);
-    const int done = progress_->value();
-    status_->setText(tr("Cancelled after %1 of %2 tokens.").arg(done).arg(progress_->maximum()));
+    statusIsHint_ = false;
     setRunning(0);
+    showStatus(tr("Cancelled after %1 of %2 tokens.").arg(progress_->value()).arg(progress_->maximum()));
     emit stopped(tr("Cancelled."));
 }
 
 void BenchmarkPanel::onStarted(int id) {
     if (id != runningId_)
         return;
-    status_->setText(tr("Warming up, then decoding with the cache on and off in turn…"));
+    showStatus(tr("Warming up, then decoding with the cache on and off in turn…"));
 }
 
 void BenchmarkPanel::onToken(int id, int mode, int run, int position, double ms, const QString& text) {
     if (id != runningId_ || (mode != kCacheOn && mode != kCacheOff))
         return;
     const bool on = mode == kCacheOn;
-    status_->setText(tr("%1, run %2 of %3: token %4 of %5")
+    showStatus(tr("%1, run %2 of %3: token %4 of %5")
                          .arg(on ? tr("Cache on") : tr("Cache off"))
                          .arg(run + 1)
                          .arg(requestedRepeats_)
@@ -446,13 +466,13 @@ void BenchmarkPanel::onFinished(int id, const BenchmarkReport& report) {
     showReport();
     if (hasReport_) {
         const QString speedup = QLocale().toString(report.speedup, 'f', 2);
-        status_->setText(report.speedup >= 1
+        showStatus(report.speedup >= 1
                              ? tr("Done: with the cache, decoding was %1× as fast on this prompt.").arg(speedup)
                              : tr("Done: with the cache, decoding was only %1× as fast here; see the warning below.")
                                    .arg(speedup));
         emit finished();
     } else {
-        status_->setText(tr("Stopped before every run completed; the table shows what finished."));
+        showStatus(tr("Stopped before every run completed; the table shows what finished."));
         emit stopped(tr("Stopped."));
     }
     updateActions();
@@ -462,7 +482,7 @@ void BenchmarkPanel::onFailed(int id, const QString& message) {
     if (id != runningId_)
         return;
     setRunning(0);
-    status_->setText(tr("The benchmark failed: %1").arg(message));
+    showStatus(tr("The benchmark failed: %1").arg(message));
     emit stopped(message);
 }
 

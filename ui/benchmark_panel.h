@@ -64,6 +64,7 @@ protected:
 private:
     void createWidgets();
     void connectController();
+    void showStatus(const QString& text);
     void setRunning(int id);
     void updateActions();
     void resetResults(int newTokens);
@@ -112,6 +113,7 @@ private:
     QStringList pieces_[2];  // text of every token of the first run, per mode
     double mostMs_ = 0;
     bool hasReport_ = false;
+    bool statusIsHint_ = true;  // the status line says what to do next rather than how a run went
     BenchmarkReport report_;
 };
 

@@ -226,6 +226,7 @@ void TestBenchmarkPanel::cancelMidRunReturnsToIdle() {
     QCOMPARE(panelStopped.count(), 1);
     QVERIFY(panel_->findChild<QPushButton*>(QStringLiteral("benchmarkRun"))->isEnabled());
     QVERIFY(!cancel->isEnabled());
+    QVERIFY(panel_->findChild<QLabel*>(QStringLiteral("benchmarkStatus"))->text().startsWith(QStringLiteral("Cancelled")));
 
     // A new run at once queues behind the stopping one; the cancelled run's late events must not reach it.
     QVERIFY(runAndWait(kTokens));
@@ -342,10 +343,13 @@ void TestBenchmarkPanel::saveFailuresAreReported() {
 
 void TestBenchmarkPanel::runNeedsPromptAndModel() {
     auto* run = panel_->findChild<QPushButton*>(QStringLiteral("benchmarkRun"));
+    auto* status = panel_->findChild<QLabel*>(QStringLiteral("benchmarkStatus"));
     QVERIFY(!run->isEnabled());
+    QVERIFY(status->text().contains(QStringLiteral("Open a model")));
     QVERIFY(!panel_->run());  // no model yet
     QVERIFY(loadTiny());
     QVERIFY(run->isEnabled());
+    QVERIFY(status->text().startsWith(QStringLiteral("Ready")));
     panel_->setPrompt(QStringLiteral("   "));
     QVERIFY(!run->isEnabled());
     QVERIFY(!panel_->run());
