@@ -125,6 +125,9 @@ void Controller::readSettings() {
     settingsValue_.repetitionPenalty = s.value(QStringLiteral("repetitionPenalty"), d.repetitionPenalty).toDouble();
     settingsValue_.seed = s.value(QStringLiteral("seed"), d.seed).toULongLong();
     settingsValue_.threads = s.value(QStringLiteral("threads"), d.threads).toInt();
+    settingsValue_.precision = s.value(QStringLiteral("precision"), d.precision).toString();
+    if (settingsValue_.precision != QLatin1String("bf16") && settingsValue_.precision != QLatin1String("int8"))
+        settingsValue_.precision = d.precision;
     settingsValue_.useCache = s.value(QStringLiteral("useCache"), d.useCache).toBool();
     settingsValue_.cacheBudgetMiB = s.value(QStringLiteral("cacheBudgetMiB"), d.cacheBudgetMiB).toInt();
     s.endGroup();
@@ -132,6 +135,7 @@ void Controller::readSettings() {
 
 void Controller::setSettings(const GenerationSettings& value) {
     const bool budgetChanged = value.cacheBudgetMiB != settingsValue_.cacheBudgetMiB;
+    const bool precisionChanged = value.precision != settingsValue_.precision;
     settingsValue_ = value;
     QSettings& s = settings_;
     s.beginGroup(QStringLiteral("generation"));
@@ -142,6 +146,7 @@ void Controller::setSettings(const GenerationSettings& value) {
     s.setValue(QStringLiteral("repetitionPenalty"), value.repetitionPenalty);
     s.setValue(QStringLiteral("seed"), value.seed);
     s.setValue(QStringLiteral("threads"), value.threads);
+    s.setValue(QStringLiteral("precision"), value.precision);
     s.setValue(QStringLiteral("useCache"), value.useCache);
     s.setValue(QStringLiteral("cacheBudgetMiB"), value.cacheBudgetMiB);
     s.endGroup();
@@ -149,6 +154,9 @@ void Controller::setSettings(const GenerationSettings& value) {
     if (budgetChanged)
         emit requestCacheBudget(qint64(value.cacheBudgetMiB) << 20);
     emit settingsChanged();
+    // The precision is applied when weights are packed: reload the current model in the new one.
+    if (precisionChanged && hasModel())
+        loadModel(modelInfo_.value(QStringLiteral("dir")).toString());
 }
 
 // ---- models ------------------------------------------------------------------------------------------------------
@@ -184,7 +192,7 @@ void Controller::loadModel(const QString& dir) {
     loadStops_.append(stop);
     ++loading_;
     emit modelLoadStarted(dir);
-    emit requestLoad(dir, settingsValue_.threads, stop);
+    emit requestLoad(dir, settingsValue_.threads, settingsValue_.precision, stop);
 }
 
 void Controller::restoreConversations() { emit requestRestore(); }

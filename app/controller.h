@@ -117,7 +117,7 @@ signals:
     void benchmarkFailed(int id, const QString& message);
 
     // Requests to the worker (queued connections only).
-    void requestLoad(const QString& dir, int threads, studio::StopFlag stop);
+    void requestLoad(const QString& dir, int threads, const QString& precision, studio::StopFlag stop);
     void requestRestore();
     void requestAdd(studio::ConversationHandle conversation);
     void requestRemove(const QString& id);

@@ -73,7 +73,7 @@ void Worker::applyThreads(int threads) {
     }
 }
 
-void Worker::loadModel(const QString& dir, int threads, StopFlag stop) {
+void Worker::loadModel(const QString& dir, int threads, const QString& precision, StopFlag stop) {
     applyThreads(threads);
     umt5::LoadOptions options;
     options.threads = threads;
@@ -89,12 +89,14 @@ void Worker::loadModel(const QString& dir, int threads, StopFlag stop) {
     try {
         if (stop && stop->load())
             throw umt5::Cancelled();
+        options.precision = umt5::parse_precision(precision.toStdString());
         auto model = umt5::Model::load(toPath(dir), options);
         model_ = std::move(model);
         const auto& config = model_->config();
         QVariantMap info;
         info[QStringLiteral("name")] = fromUtf8(model_->name());
         info[QStringLiteral("dir")] = dir;
+        info[QStringLiteral("precision")] = precision;
         info[QStringLiteral("parameters")] = static_cast<qlonglong>(model_->parameter_count());
         info[QStringLiteral("weightBytes")] = static_cast<qlonglong>(model_->weight_bytes());
         info[QStringLiteral("vocab")] = static_cast<qlonglong>(config.vocab_size);

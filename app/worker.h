@@ -29,6 +29,7 @@ struct GenerationSettings {
     double repetitionPenalty = 1.0;
     quint64 seed = 0;
     int threads = 0;          // 0 = one per core
+    QString precision = QStringLiteral("fp32");  // weight precision: fp32, bf16 or int8; a change reloads the model
     bool useCache = true;     // decoder KV cache, kept between turns
     int cacheBudgetMiB = 1024;  // memory all conversations' caches may take together
 
@@ -75,7 +76,7 @@ public:
     static QString sessionDir(const QString& dataDir);
 
 public slots:
-    void loadModel(const QString& dir, int threads, studio::StopFlag stop);
+    void loadModel(const QString& dir, int threads, const QString& precision, studio::StopFlag stop);
     void restoreConversations();
     void addConversation(studio::ConversationHandle conversation);
     void removeConversation(const QString& id);

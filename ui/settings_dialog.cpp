@@ -1,6 +1,9 @@
 #include "ui/settings_dialog.h"
 
+#include <algorithm>
+
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -59,6 +62,12 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, QWidget* pare
     threads_->setRange(0, 256);
     threads_->setSpecialValueText(tr("automatic (%n core(s))", nullptr, QThread::idealThreadCount()));
     engineForm->addRow(tr("T&hreads:"), threads_);
+    precision_ = new QComboBox(engine);
+    precision_->addItem(tr("fp32 — exact (default)"), QStringLiteral("fp32"));
+    precision_->addItem(tr("bf16 — half the weight memory, about twice as fast"), QStringLiteral("bf16"));
+    precision_->addItem(tr("int8 — a quarter of the memory, small quality loss"), QStringLiteral("int8"));
+    precision_->setToolTip(tr("Weight precision of the linear layers; changing it reloads the model"));
+    engineForm->addRow(tr("&Precision:"), precision_);
     useCache_ = new QCheckBox(tr("Keep the decoder &KV cache between turns"), engine);
     engineForm->addRow(QString(), useCache_);
     cacheBudget_ = new QSpinBox(engine);
@@ -89,6 +98,7 @@ void SettingsDialog::setSettings(const GenerationSettings& s) {
     repetitionPenalty_->setValue(s.repetitionPenalty);
     seed_->setText(QString::number(s.seed));
     threads_->setValue(s.threads);
+    precision_->setCurrentIndex(std::max(0, precision_->findData(s.precision)));
     useCache_->setChecked(s.useCache);
     cacheBudget_->setValue(s.cacheBudgetMiB);
     cacheBudget_->setEnabled(s.useCache);
@@ -103,6 +113,7 @@ GenerationSettings SettingsDialog::settings() const {
     s.repetitionPenalty = repetitionPenalty_->value();
     s.seed = seed_->text().toULongLong();
     s.threads = threads_->value();
+    s.precision = precision_->currentData().toString();
     s.useCache = useCache_->isChecked();
     s.cacheBudgetMiB = cacheBudget_->value();
     return s;

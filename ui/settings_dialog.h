@@ -5,6 +5,7 @@
 #include "app/worker.h"
 
 class QCheckBox;
+class QComboBox;
 class QDoubleSpinBox;
 class QSpinBox;
 class QLineEdit;
@@ -26,6 +27,7 @@ private:
     QDoubleSpinBox* repetitionPenalty_;
     QLineEdit* seed_;
     QSpinBox* threads_;
+    QComboBox* precision_;
     QCheckBox* useCache_;
     QSpinBox* cacheBudget_;
 };

@@ -78,6 +78,7 @@ private slots:
     void shutdownMidGeneration();
     void autosaveAndRestore();
     void settingsPersist();
+    void precisionChangeReloadsModel();
     void titleFromFirstPrompt_data();
     void titleFromFirstPrompt();
 
@@ -408,6 +409,7 @@ void TestController::settingsPersist() {
     custom.threads = 1;
     custom.useCache = false;
     custom.cacheBudgetMiB = 64;
+    custom.precision = QStringLiteral("int8");
     {
         Controller controller(dataDir_->path());
         QCOMPARE(controller.settings(), GenerationSettings{});
@@ -417,6 +419,25 @@ void TestController::settingsPersist() {
     }
     Controller controller(dataDir_->path());
     QCOMPARE(controller.settings(), custom);
+}
+
+void TestController::precisionChangeReloadsModel() {
+    Controller controller(dataDir_->path());
+    QVERIFY(loadAndWait(controller, demoDir()));
+    QCOMPARE(controller.modelInfo().value(QStringLiteral("precision")).toString(), QStringLiteral("fp32"));
+    QSignalSpy loaded(&controller, &Controller::modelLoaded);
+    GenerationSettings bf16 = greedy(8);
+    bf16.precision = QStringLiteral("bf16");
+    controller.setSettings(bf16);
+    QVERIFY(loaded.wait(kTimeoutMs));
+    QCOMPARE(controller.modelInfo().value(QStringLiteral("precision")).toString(), QStringLiteral("bf16"));
+    QCOMPARE(controller.modelInfo().value(QStringLiteral("dir")).toString(), demoDir());
+    // Other settings leave the model alone.
+    GenerationSettings longer = bf16;
+    longer.maxNewTokens = 9;
+    controller.setSettings(longer);
+    QVERIFY(!loaded.wait(500));
+    QCOMPARE(loaded.count(), 1);
 }
 
 void TestController::titleFromFirstPrompt_data() {
