@@ -7,6 +7,16 @@
 
 namespace umt5 {
 
+namespace {
+Tensor to_bf16(const Tensor& weights) {
+    Tensor out(weights.shape(), DType::BF16);
+    const float* in = weights.data<float>();
+    uint16_t* dst = out.data<uint16_t>();
+    for (int64_t i = 0; i < weights.numel(); ++i) dst[i] = f32_to_bf16(in[i]);
+    return out;
+}
+}  // namespace
+
 DecoderBlock::DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config, Precision precision)
     : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/false, precision),
       self_attention_norm_(std::move(weights.self_attention_norm)),
@@ -44,7 +54,8 @@ Decoder::Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tens
                  bool tied, const ModelConfig& config, Precision precision)
     : embedding_(std::move(embedding)),
       final_norm_(std::move(final_norm)),
-      lm_head_(std::move(lm_head), precision == Precision::Int8 ? Precision::BF16 : precision),
+      rescoring_weights_(precision == Precision::Int8 ? to_bf16(lm_head) : Tensor()),
+      lm_head_(std::move(lm_head), precision),
       output_scale_(tied ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.d_model))) : 1.0f),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {
@@ -82,6 +93,38 @@ void Decoder::forward(const int* ids, int64_t rows, KVCache& cache, Workspace& w
     if (output_scale_ != 1.0f)
         for (int64_t i = 0; i < logit_rows * d_model_; ++i) normed[i] *= output_scale_;
     lm_head_.forward(normed, logit_rows, logits);
+    if (!rescoring_weights_.empty())
+        for (int64_t r = 0; r < logit_rows; ++r) rescore_best(normed + r * d_model_, logits + r * vocab);
+}
+
+void Decoder::rescore_best(const float* normed, float* logits) const {
+    // The kRescored largest int8 logits are replaced by BF16-weight dot products; the rest keep their int8 values.
+    constexpr int kRescored = 8;
+    const int64_t vocab = lm_head_.out_features();
+    int64_t best[kRescored];
+    int found = 0;
+    int weakest = 0;  // index into best[] of the smallest kept logit, once best[] is full
+    auto find_weakest = [&] {
+        weakest = 0;
+        for (int j = 1; j < kRescored; ++j)
+            if (logits[best[j]] < logits[best[weakest]]) weakest = j;
+    };
+    for (int64_t i = 0; i < vocab; ++i) {
+        if (found < kRescored) {
+            best[found++] = i;
+            if (found == kRescored) find_weakest();
+        } else if (logits[i] > logits[best[weakest]]) {
+            best[weakest] = i;
+            find_weakest();
+        }
+    }
+    const uint16_t* weights = rescoring_weights_.data<uint16_t>();
+    for (int j = 0; j < found; ++j) {
+        const uint16_t* row = weights + best[j] * d_model_;
+        float sum = 0;
+        for (int64_t k = 0; k < d_model_; ++k) sum += normed[k] * bf16_to_f32(row[k]);
+        logits[best[j]] = sum;
+    }
 }
 
 }  // namespace umt5

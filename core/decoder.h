@@ -43,7 +43,8 @@ class Decoder {
 public:
     // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "decoder.final_layer_norm.weight";
     // `lm_head`: "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
-    // With Int8 the output projection stays BF16, which keeps the argmax of the logits close to the exact one.
+    // With Int8 the output projection is int8 too (it dominates decoding time), and the best candidates of each
+    // row are then rescored from a BF16 copy of the weights, so the argmax follows the BF16 projection.
     Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head, bool tied,
             const ModelConfig& config, Precision precision = Precision::F32);
 
@@ -57,9 +58,13 @@ public:
     void forward(const int* ids, int64_t rows, KVCache& cache, Workspace& ws, float* logits, int64_t logit_rows) const;
 
 private:
+    // Int8: replaces the largest logits of one row by their BF16-weight values.
+    void rescore_best(const float* normed, float* logits) const;
+
     Tensor embedding_;
     std::vector<DecoderBlock> blocks_;
     Tensor final_norm_;
+    Tensor rescoring_weights_;  // Int8 only: BF16 [vocab, d_model] copy of the output projection (before lm_head_)
     Linear lm_head_;
     float output_scale_;
     int64_t d_model_;
