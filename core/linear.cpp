@@ -39,7 +39,18 @@ struct ConversionScratch {
     std::vector<int8_t> int8;
     std::vector<float> product;
     std::vector<float> row_scales;
+    std::vector<float> padded_source;  // F32 rows padded to the primitive's row count
+    std::vector<float> padded_output;
 };
+
+// Row counts above one are rounded up to a bucket, so a growing prefix (uncached decoding, encoder inputs of any
+// length) reuses a few primitives instead of creating one per length. Rows are independent in a matmul, so the
+// padding rows only cost their share of the product.
+int64_t row_bucket(int64_t m) {
+    if (m <= 1) return m;
+    const int64_t step = m <= 64 ? 16 : 64;
+    return (m + step - 1) / step * step;
+}
 ConversionScratch& conversion_scratch() {
     thread_local ConversionScratch scratch;
     return scratch;
@@ -141,21 +152,33 @@ const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
 
 void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const {
     if (m <= 0) return;
-    const Primitive& prim = primitive(m, accumulate);
+    const int64_t rows = row_bucket(m);
+    const Primitive& prim = primitive(rows, accumulate);
     dnnl::engine& engine = cpu_engine();
     dnnl::stream& stream = thread_stream();
     const auto count = static_cast<size_t>(m * in_);
+    const auto padded_count = static_cast<size_t>(rows * in_);
     ConversionScratch& scratch = conversion_scratch();
 
-    // Source in the layer's precision.
+    // Source in the layer's precision, with rows - m zero rows of padding.
     void* source = const_cast<float*>(x);
-    if (precision_ == Precision::BF16) {
-        if (scratch.bf16.size() < count) scratch.bf16.resize(count);
+    if (precision_ == Precision::F32 && rows != m) {
+        if (scratch.padded_source.size() < padded_count) scratch.padded_source.resize(padded_count);
+        std::copy(x, x + count, scratch.padded_source.begin());
+        std::fill(scratch.padded_source.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.padded_source.begin() + static_cast<std::ptrdiff_t>(padded_count), 0.0f);
+        source = scratch.padded_source.data();
+    } else if (precision_ == Precision::BF16) {
+        if (scratch.bf16.size() < padded_count) scratch.bf16.resize(padded_count);
         for (size_t i = 0; i < count; ++i) scratch.bf16[i] = f32_to_bf16(x[i]);
+        std::fill(scratch.bf16.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.bf16.begin() + static_cast<std::ptrdiff_t>(padded_count), uint16_t{0});
         source = scratch.bf16.data();
     } else if (precision_ == Precision::Int8) {
         // One symmetric scale per input row; it is applied to the row's outputs after the product.
-        if (scratch.int8.size() < count) scratch.int8.resize(count);
+        if (scratch.int8.size() < padded_count) scratch.int8.resize(padded_count);
+        std::fill(scratch.int8.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.int8.begin() + static_cast<std::ptrdiff_t>(padded_count), int8_t{0});
         if (scratch.row_scales.size() < static_cast<size_t>(m)) scratch.row_scales.resize(static_cast<size_t>(m));
         for (int64_t r = 0; r < m; ++r) {
             const float* row = x + r * in_;
@@ -170,15 +193,22 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
         }
         source = scratch.int8.data();
     }
+    // Destination: y itself when no padding is needed; otherwise a padded buffer (holding y's rows first when the
+    // product is added to them).
+    const auto outputs = static_cast<size_t>(m * out_);
+    const auto padded_outputs = static_cast<size_t>(rows * out_);
     float* product = y;
     if (precision_ == Precision::Int8) {
-        const auto outputs = static_cast<size_t>(m * out_);
-        if (scratch.product.size() < outputs) scratch.product.resize(outputs);
+        if (scratch.product.size() < padded_outputs) scratch.product.resize(padded_outputs);
         product = scratch.product.data();
+    } else if (rows != m) {
+        if (scratch.padded_output.size() < padded_outputs) scratch.padded_output.resize(padded_outputs);
+        if (accumulate) std::copy(y, y + outputs, scratch.padded_output.begin());
+        product = scratch.padded_output.data();
     }
 
-    dnnl::memory src({{m, in_}, source_type(precision_), tag::ab}, engine, source);
-    dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, engine, product);
+    dnnl::memory src({{rows, in_}, source_type(precision_), tag::ab}, engine, source);
+    dnnl::memory dst({{rows, out_}, dt::f32, tag::ab}, engine, product);
     dnnl::memory wei = weights_;
     if (!prim.on_packed) {
         wei = dnnl::memory(plain_desc(), engine);
@@ -186,6 +216,7 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
     }
     prim.matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
     stream.wait();
+    if (precision_ != Precision::Int8 && product != y) std::copy(product, product + outputs, y);
 
     // Int8: y[r] (+)= row scale * (q_x q_w^T * weight scale).
     if (precision_ == Precision::Int8) {

@@ -2,7 +2,8 @@
 // A bias-free linear layer y = x W^T on a oneDNN matmul. The Hugging Face weight [out, in] is an {in, out} matrix
 // with format tag `ba`; at construction it is reordered once into the layout oneDNN's matmul prefers (on AVX-512
 // a blocked one), because a matmul given the plain layout repacks the whole matrix on every call, which made
-// single-row decoder steps several times slower. One primitive per row count M is created on first use and reused.
+// single-row decoder steps several times slower. One primitive per row bucket (M = 1 for decoder steps; longer inputs
+// rounded up to a multiple of 16 or 64 and padded) is created on first use and reused.
 #include <map>
 #include <mutex>
 #include <string>
