@@ -160,6 +160,7 @@ void BenchmarkPanel::createWidgets() {
     cancelButton_->setObjectName(QStringLiteral("benchmarkCancel"));
     progress_ = new QProgressBar(this);
     progress_->setObjectName(QStringLiteral("benchmarkProgress"));
+    progress_->setAccessibleName(tr("Benchmark progress"));
     progress_->setRange(0, 1);
     progress_->setValue(0);
     progress_->setFormat(tr("%v of %m tokens"));
@@ -201,6 +202,8 @@ void BenchmarkPanel::createWidgets() {
     };
     makeColumn(onTitle_, onText_, QStringLiteral("cacheOnText"));
     makeColumn(offTitle_, offText_, QStringLiteral("cacheOffText"));
+    onText_->setAccessibleName(tr("Output with the cache"));
+    offText_->setAccessibleName(tr("Output without the cache"));
 
     // Per-token latency against position: flat with the cache, rising without it.
     onSeries_ = new QLineSeries;
@@ -229,9 +232,11 @@ void BenchmarkPanel::createWidgets() {
     chartView_->setObjectName(QStringLiteral("benchmarkChart"));
     chartView_->setRenderHint(QPainter::Antialiasing);
     chartView_->setMinimumSize(360, 240);
+    chartView_->setAccessibleName(tr("Latency per token chart"));
 
     table_ = new QTableWidget(RowCount, 2, this);
     table_->setObjectName(QStringLiteral("benchmarkResults"));
+    table_->setAccessibleName(tr("Benchmark results"));
     table_->setHorizontalHeaderLabels({tr("Cache on"), tr("Cache off")});
     table_->setVerticalHeaderLabels({tr("Time to first token"), tr("Tokens/s"), tr("Median time per token"),
                                      tr("Total time"), tr("Speedup with the cache"), tr("Outputs identical")});
