@@ -6,27 +6,27 @@
 
 namespace umt5 {
 
+namespace {
+Activation activation_of(const ModelConfig& config) {
+    if (config.dense_act_fn == "relu") return Activation::Relu;
+    if (config.dense_act_fn == "gelu") return Activation::GeluErf;
+    return Activation::GeluTanh;
+}
+}  // namespace
+
 FeedForward::FeedForward(FeedForwardWeights weights, const ModelConfig& config, Precision precision)
-    : wi_0_(std::move(weights.wi_0), precision),
+    : wi_0_(std::move(weights.wi_0), precision, activation_of(config)),
       wo_(std::move(weights.wo), precision),
       gated_(config.is_gated_act),
-      activation_(config.dense_act_fn == "relu"   ? Activation::Relu
-                  : config.dense_act_fn == "gelu" ? Activation::GeluErf
-                                                  : Activation::GeluTanh),
       d_ff_(config.d_ff) {
     if (gated_) wi_1_ = Linear(std::move(weights.wi_1), precision);
 }
 
 void FeedForward::forward(const float* x, int64_t rows, float* residual, Workspace& ws) const {
     const size_t count = static_cast<size_t>(rows * d_ff_);
-    // hidden [rows, d_ff] = act(x wi_0^T) (* x wi_1^T)
+    // hidden [rows, d_ff] = act(x wi_0^T) (* x wi_1^T); the activation runs inside the matmul
     float* hidden = ws.get(Workspace::FeedGate, count);
     wi_0_.forward(x, rows, hidden);
-    switch (activation_) {
-    case Activation::GeluTanh: for (size_t i = 0; i < count; ++i) hidden[i] = gelu_tanh(hidden[i]); break;
-    case Activation::GeluErf: for (size_t i = 0; i < count; ++i) hidden[i] = gelu_erf(hidden[i]); break;
-    case Activation::Relu: for (size_t i = 0; i < count; ++i) hidden[i] = std::max(hidden[i], 0.0f); break;
-    }
     if (gated_) {
         float* linear = ws.get(Workspace::FeedLinear, count);
         wi_1_.forward(x, rows, linear);

@@ -19,10 +19,8 @@ public:
     void forward(const float* x, int64_t rows, float* residual, Workspace& ws) const;
 
 private:
-    enum class Activation { GeluTanh, GeluErf, Relu };
-    Linear wi_0_, wi_1_, wo_;
+    Linear wi_0_, wi_1_, wo_;  // the activation is fused into wi_0_
     bool gated_;
-    Activation activation_;
     int64_t d_ff_;
 };
 

@@ -1,5 +1,6 @@
 #include "core/linear.h"
 
+#include "core/ops.h"
 #include "core/runtime.h"
 
 #include <algorithm>
@@ -58,7 +59,8 @@ ConversionScratch& conversion_scratch() {
 
 }  // namespace
 
-Linear::Linear(Tensor weight, Precision precision) : precision_(precision) {
+Linear::Linear(Tensor weight, Precision precision, Activation activation)
+    : precision_(precision), activation_(activation) {
     if (weight.rank() != 2 || weight.dtype() != DType::F32)
         throw Error("linear layer needs an F32 [out, in] weight, got " + dtype_name(weight.dtype()) + " " +
                     shape_string(weight.shape()));
@@ -101,6 +103,7 @@ Linear::Linear(Linear&& other) noexcept
     : in_(other.in_),
       out_(other.out_),
       precision_(other.precision_),
+      activation_(other.activation_),
       weight_scales_(std::move(other.weight_scales_)),
       weights_(std::move(other.weights_)),
       primitives_(std::move(other.primitives_)) {}
@@ -109,6 +112,7 @@ Linear& Linear::operator=(Linear&& other) noexcept {
     in_ = other.in_;
     out_ = other.out_;
     precision_ = other.precision_;
+    activation_ = other.activation_;
     weight_scales_ = std::move(other.weight_scales_);
     weights_ = std::move(other.weights_);
     primitives_ = std::move(other.primitives_);
@@ -123,11 +127,17 @@ dnnl::primitive_attr Linear::attributes(bool accumulate) const {
         // Weight scales are fixed at load (runtime scales would push oneDNN off its fast int8 kernels); the
         // per-call activation scale is applied after the product, and so is the residual add.
         attr.set_output_scales(1 << 1, weight_scales_);
-    } else if (accumulate) {
-        dnnl::post_ops ops;
-        ops.append_sum(1.0f);
-        attr.set_post_ops(ops);
+        return attr;
     }
+    dnnl::post_ops ops;
+    if (accumulate) ops.append_sum(1.0f);
+    switch (activation_) {
+    case Activation::None: break;
+    case Activation::GeluTanh: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f); break;
+    case Activation::GeluErf: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f); break;
+    case Activation::Relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
+    }
+    attr.set_post_ops(ops);
     return attr;
 }
 
@@ -218,7 +228,7 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
     stream.wait();
     if (precision_ != Precision::Int8 && product != y) std::copy(product, product + outputs, y);
 
-    // Int8: y[r] (+)= row scale * (q_x q_w^T * weight scale).
+    // Int8: y[r] (+)= activation(row scale * (q_x q_w^T * weight scale)).
     if (precision_ == Precision::Int8) {
         for (int64_t r = 0; r < m; ++r) {
             const float scale = scratch.row_scales[static_cast<size_t>(r)];
@@ -228,6 +238,12 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
                 for (int64_t i = 0; i < out_; ++i) out[i] += scale * p[i];
             else
                 for (int64_t i = 0; i < out_; ++i) out[i] = scale * p[i];
+            switch (activation_) {
+            case Activation::None: break;
+            case Activation::GeluTanh: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_tanh(out[i]); break;
+            case Activation::GeluErf: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_erf(out[i]); break;
+            case Activation::Relu: for (int64_t i = 0; i < out_; ++i) out[i] = std::max(out[i], 0.0f); break;
+            }
         }
     }
 }

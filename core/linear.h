@@ -25,12 +25,20 @@ const char* precision_name(Precision precision);  // "fp32", "bf16", "int8"
 // Parses "fp32", "bf16" or "int8"; throws umt5::Error otherwise.
 Precision parse_precision(const std::string& name);
 
+// An element-wise function applied to a layer's output, fused into the matmul as a oneDNN post-op.
+enum class Activation {
+    None,
+    GeluTanh,  // "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    GeluErf,   // "gelu": 0.5 x (1 + erf(x / sqrt(2)))
+    Relu,
+};
+
 class Linear {
 public:
     Linear() = default;
     // `weight`: F32 [out_features, in_features]; converted to `precision`, packed into the layer's own memory and
-    // then released.
-    explicit Linear(Tensor weight, Precision precision = Precision::F32);
+    // then released. `activation` is applied to every output (not together with accumulate).
+    explicit Linear(Tensor weight, Precision precision = Precision::F32, Activation activation = Activation::None);
     Linear(Linear&& other) noexcept;
     Linear& operator=(Linear&& other) noexcept;
 
@@ -54,6 +62,7 @@ private:
     int64_t in_ = 0;
     int64_t out_ = 0;
     Precision precision_ = Precision::F32;
+    Activation activation_ = Activation::None;
     std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
     dnnl::memory weights_;  // owns the weights in the layout of weights_.get_desc()
     mutable std::mutex mutex_;
