@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/generation_json.h"
 
 namespace umt5::cli {
 
@@ -44,10 +45,23 @@ GenerationOptions GenerationArgs::resolve() const {
     return resolved;
 }
 
-nlohmann::json stats_json(const GenerationStats& stats) {
-    return {{"encode_ms", stats.encode_ms},         {"first_token_ms", stats.first_token_ms},
-            {"decode_ms", stats.decode_ms},         {"tokens", stats.tokens},
-            {"tokens_per_s", stats.tokens_per_s},   {"encoder_reused", stats.encoder_reused}};
+TokenCallback stdout_printer(bool quiet) {
+    return [quiet](const TokenEvent& event) {
+        if (!quiet && !event.text.empty()) {
+            std::fwrite(event.text.data(), 1, event.text.size(), stdout);
+            std::fflush(stdout);
+        }
+        return true;
+    };
+}
+
+nlohmann::ordered_json result_json(const GenerationResult& result, const GenerationOptions& options) {
+    return {{"prompt_ids", result.prompt_ids},
+            {"output_ids", result.output_ids},
+            {"text", result.text},
+            {"cache", options.use_cache},
+            {"finish", finish_reason_name(result.finish)},
+            {"stats", stats_json(result.stats)}};
 }
 
 int run(int argc, char** argv) {

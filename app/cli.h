@@ -34,7 +34,10 @@ struct GenerationArgs {
     GenerationOptions resolve() const;
 };
 
-nlohmann::json stats_json(const GenerationStats& stats);
+// Streams each token's text to stdout unless `quiet` (then the callback only lets generation go on).
+TokenCallback stdout_printer(bool quiet);
+// The --json object of generate and continue: prompt_ids, output_ids, text, cache, finish, stats.
+nlohmann::ordered_json result_json(const GenerationResult& result, const GenerationOptions& options);
 
 // Subcommand registrations.
 Action add_generate(CLI::App& app);

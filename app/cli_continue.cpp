@@ -31,26 +31,13 @@ Action add_continue(CLI::App& app) {
         Conversation conversation = Conversation::load(args->session, model.get(), &warning);
         if (!warning.empty()) std::fprintf(stderr, "umt5: warning: %s\n", warning.c_str());
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
-        const bool stream = !args->json;
-        const GenerationResult result = conversation.continue_answer(*model, options, [stream](const TokenEvent& e) {
-            if (stream && !e.text.empty()) {
-                std::fwrite(e.text.data(), 1, e.text.size(), stdout);
-                std::fflush(stdout);
-            }
-            return true;
-        });
+        const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
         conversation.save(args->session, model.get(), !args->session_without_cache);
-        if (stream) {
+        if (args->json)
+            std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                      << std::endl;
+        else
             std::fputc('\n', stdout);
-            return 0;
-        }
-        const nlohmann::json out = {{"prompt_ids", result.prompt_ids},
-                                    {"output_ids", result.output_ids},
-                                    {"text", result.text},
-                                    {"cache", options.use_cache},
-                                    {"finish", finish_reason_name(result.finish)},
-                                    {"stats", stats_json(result.stats)}};
-        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
         return 0;
     };
 }

@@ -34,15 +34,7 @@ Action add_generate(CLI::App& app) {
     return [args]() -> int {
         const GenerationOptions options = args->generation.resolve();
         const auto model = args->model.load();
-        const bool stream = !args->json;
-        TokenCallback print_token = [stream](const TokenEvent& event) {
-            if (stream && !event.text.empty()) {
-                std::fwrite(event.text.data(), 1, event.text.size(), stdout);
-                std::fflush(stdout);
-            }
-            return true;
-        };
-
+        const TokenCallback print_token = stdout_printer(args->json);
         GenerationResult result;
         if (args->session.empty()) {
             result = generate(*model, args->prompt, options, print_token);
@@ -53,17 +45,11 @@ Action add_generate(CLI::App& app) {
             result = conversation.submit(*model, args->prompt, options, print_token);
             conversation.save(args->session, model.get(), !args->session_without_cache);
         }
-        if (stream) {
+        if (args->json)
+            std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                      << std::endl;
+        else
             std::fputc('\n', stdout);
-            return 0;
-        }
-        const nlohmann::json out = {{"prompt_ids", result.prompt_ids},
-                                    {"output_ids", result.output_ids},
-                                    {"text", result.text},
-                                    {"cache", options.use_cache},
-                                    {"finish", finish_reason_name(result.finish)},
-                                    {"stats", stats_json(result.stats)}};
-        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
         return 0;
     };
 }

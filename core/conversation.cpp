@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checkpoint.h"
+#include "core/generation_json.h"
 
 namespace umt5 {
 
@@ -87,17 +88,6 @@ float float_field(const json& j, const char* key) {
     return static_cast<float>(d);
 }
 
-json options_json(const GenerationOptions& o) {
-    return {{"max_new_tokens", o.max_new_tokens},
-            {"use_cache", o.use_cache},
-            {"ignore_eos", o.ignore_eos},
-            {"temperature", o.sampling.temperature},
-            {"top_k", o.sampling.top_k},
-            {"top_p", o.sampling.top_p},
-            {"repetition_penalty", o.sampling.repetition_penalty},
-            {"seed", o.sampling.seed}};
-}
-
 GenerationOptions options_from_json(const json& j) {
     GenerationOptions o;
     o.max_new_tokens = int_field<int>(j, "max_new_tokens");
@@ -109,12 +99,6 @@ GenerationOptions options_from_json(const json& j) {
     o.sampling.repetition_penalty = float_field(j, "repetition_penalty");
     o.sampling.seed = int_field<uint64_t>(j, "seed");
     return o;
-}
-
-json stats_json(const GenerationStats& s) {
-    return {{"encode_ms", s.encode_ms},       {"first_token_ms", s.first_token_ms}, {"decode_ms", s.decode_ms},
-            {"tokens", s.tokens},             {"tokens_per_s", s.tokens_per_s},     {"cache", s.cache},
-            {"encoder_reused", s.encoder_reused}};
 }
 
 GenerationStats stats_from_json(const json& j) {
@@ -295,8 +279,8 @@ std::string Conversation::to_json() const {
                          {"answer", t.answer},
                          {"finish", finish_reason_name(t.finish)},
                          {"created_ms", t.created_ms},
-                         {"settings", options_json(t.options)},
-                         {"stats", stats_json(t.stats)}});
+                         {"settings", json(settings_json(t.options))},
+                         {"stats", json(stats_json(t.stats))}});
     return json{{"format", kFormatName},
                 {"version", kFormatVersion},
                 {"id", id_},
