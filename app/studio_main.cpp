@@ -65,10 +65,19 @@ void scheduleBenchmarkScreenshot(studio::MainWindow& window, studio::Controller&
 }  // namespace
 
 int main(int argc, char** argv) {
+    // --help and --version print and quit: they must work without a display, where Qt's default platform
+    // would abort before the options are even parsed.
+    const bool no_display = qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY");
+    if (no_display && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        for (int i = 1; i < argc; ++i) {
+            const QByteArray arg(argv[i]);
+            if (arg == "--help" || arg == "-h" || arg == "--help-all" || arg == "--version" || arg == "-v")
+                qputenv("QT_QPA_PLATFORM", "offscreen");
+        }
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("umt5-studio"));
     QApplication::setApplicationVersion(QStringLiteral(UMT5_VERSION));
-    QApplication::setDesktopFileName(QStringLiteral("umt5-studio"));
+    QApplication::setDesktopFileName(QStringLiteral("io.github.umt5studio.Studio"));  // packaging/*.desktop
 
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("Run umT5 encoder-decoder models locally on the CPU."));

@@ -358,6 +358,7 @@ void Conversation::save(const std::filesystem::path& path, const Model* model, b
         }
         cache_info = {{"model_identity", cache_model_},
                       {"model_name", model->name()},
+                      {"model_precision", precision_name(model->precision())},
                       {"model_config", model->config().canonical()},
                       {"layers", state_.cache.layer_count()},
                       {"prompt_ids", state_.prompt_ids},
@@ -395,8 +396,14 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
         info = json::parse(*cache_text);
         const std::string identity = info.at("model_identity").get<std::string>();
         if (identity != model->identity()) {
-            drop("the saved cache belongs to model \"" + info.value("model_name", std::string("?")) +
-                 "\", not to the loaded model \"" + model->name() + "\"");
+            const std::string saved_name = info.value("model_name", std::string("?"));
+            const std::string saved_precision = info.value("model_precision", std::string("fp32"));
+            if (saved_name == model->name() && saved_precision != precision_name(model->precision()))
+                drop("the saved cache was computed with " + saved_precision + " weights, not with the loaded " +
+                     precision_name(model->precision()) + " weights of \"" + model->name() + "\"");
+            else
+                drop("the saved cache belongs to model \"" + saved_name + "\", not to the loaded model \"" +
+                     model->name() + "\"");
             return conversation;
         }
         const Checkpoint tensors = Checkpoint::open_file(path);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "core/build_paths.h"
 #include "core/checkpoint.h"
 #include "core/runtime.h"
 

@@ -3,6 +3,8 @@
 #include <QString>
 #include <filesystem>
 
+#include "core/build_paths.h"
+
 namespace umt5test {
 
 // tests/data in the source tree.

@@ -268,6 +268,14 @@ private slots:
                          std::string(e.what()).find("the saved cache belongs to model") != std::string::npos,
                      e.what());
         }
+        // The same model in another precision is another model for the cache, and the message says why.
+        LoadOptions bf16;
+        bf16.precision = Precision::BF16;
+        const auto tiny_b_bf16 = Model::load(umt5test::data_dir() / "umt5-tiny-b", bf16);
+        warning.clear();
+        QVERIFY(!Conversation::load(temp("other.umt5session"), tiny_b_bf16.get(), &warning).has_cache());
+        QCOMPARE(warning, std::string("the saved cache was computed with fp32 weights, not with the loaded bf16 weights "
+                                      "of \"umt5-tiny-b\"; it will be rebuilt when needed"));
         // Continuing on the other model rebuilds from the transcript.
         Conversation rebuilt = Conversation::load(temp("other.umt5session"), tiny_a_.get());
         QVERIFY(!rebuilt.continue_answer(*tiny_a_, greedy(2)).stats.encoder_reused);
