@@ -1,6 +1,7 @@
 #pragma once
 // Scratch buffers reused across forward passes, so the per-token loop allocates nothing once they have grown to
 // their working size. One Workspace per thread of generation; never shared between concurrent calls.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
@@ -14,9 +15,11 @@ public:
     enum Slot { Hidden, Normed, Query, Key, Value, Context, Scores, FeedGate, FeedLinear, Buckets, Logits, Encoder, SlotCount };
 
     // At least `count` floats for `slot`; contents are unspecified. Pointers stay valid until the slot grows.
+    // Slots grow geometrically: the attention scores gain a key every decoding step, and growing them to the exact
+    // size reallocated them at every step.
     float* get(Slot slot, size_t count) {
         std::vector<float>& buffer = buffers_[slot];
-        if (buffer.size() < count) buffer.resize(count);
+        if (buffer.size() < count) buffer.resize(std::max(count, buffer.size() * 2));
         return buffer.data();
     }
 
