@@ -1,6 +1,6 @@
 #pragma once
 // A small tensor: shape, dtype, and either owned 64-byte-aligned storage or a borrowed pointer
-// (for example into a memory-mapped checkpoint). Accessors check dtype and rank and throw umt5::Error.
+// (for example a caller's buffer). Accessors check dtype and rank and throw umt5::Error.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
