@@ -5,6 +5,8 @@
 #include <QFileInfo>
 #include <QStandardPaths>
 
+#include "app/pdf_export.h"
+#include "core/atomic_file.h"
 #include "core/model.h"
 
 namespace studio {
@@ -56,6 +58,8 @@ Controller::Controller(const QString& dataDir, QObject* parent)
     connect(this, &Controller::requestCarryContext, worker_, &Worker::setCarryContext, queued);
     connect(this, &Controller::requestCacheBudget, worker_, &Worker::setCacheBudget, queued);
     connect(this, &Controller::requestGenerate, worker_, &Worker::generate, queued);
+    connect(this, &Controller::requestExport, worker_, &Worker::exportConversation, queued);
+    connect(this, &Controller::requestImport, worker_, &Worker::importConversation, queued);
 
     // Worker -> GUI.
     connect(worker_, &Worker::loadProgress, this, &Controller::loadProgress, queued);
@@ -81,6 +85,12 @@ Controller::Controller(const QString& dataDir, QObject* parent)
     connect(worker_, &Worker::finished, this, &Controller::onFinished, queued);
     connect(worker_, &Worker::failed, this, &Controller::onFailed, queued);
     connect(worker_, &Worker::conversationSynced, this, &Controller::onSynced, queued);
+    connect(worker_, &Worker::exportFinished, this, &Controller::exportFinished, queued);
+    connect(worker_, &Worker::pdfHtmlReady, this, &Controller::writePdf, queued);
+    connect(worker_, &Worker::conversationImported, this, &Controller::onImported, queued);
+    connect(worker_, &Worker::importFailed, this,
+            [this](const QString& path, const QString& message) { emit importFinished(path, QString(), message); },
+            queued);
     connectBenchmark();
 
     thread_.start();
@@ -253,6 +263,67 @@ void Controller::onRestored(const ConversationSnapshot& snapshot) {
     view.cacheBytes = snapshot.cacheBytes;
     conversations_.prepend(view);
     emit conversationAdded(view.id);
+}
+
+// ---- transcripts -------------------------------------------------------------------------------------------------
+
+QStringList Controller::exportFormats() {
+    return {QStringLiteral("md"), QStringLiteral("txt"), QStringLiteral("html"), QStringLiteral("json"),
+            QStringLiteral("pdf")};
+}
+
+QString Controller::formatForPath(const QString& path) {
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    return exportFormats().contains(suffix) ? suffix : QString();
+}
+
+QString Controller::exportFileName(const QString& title, const QString& id, const QString& format) {
+    QString base = title.simplified().left(60);
+    static const QString unsafe = QStringLiteral("/\\:*?\"<>|");
+    for (QChar& c : base)
+        if (unsafe.contains(c) || c.category() == QChar::Other_Control)
+            c = QLatin1Char('_');
+    base = base.trimmed();
+    // A leading dot would hide the file.
+    while (base.startsWith(QLatin1Char('.')))
+        base.remove(0, 1);
+    if (base.isEmpty())
+        base = QStringLiteral("conversation");
+    return QStringLiteral("%1 - %2.%3").arg(base, id, format);
+}
+
+void Controller::exportConversation(const QString& id, const QString& format, const QString& path) {
+    emit requestExport(id, format, path);
+}
+
+int Controller::exportAllConversations(const QString& folder, const QString& format) {
+    int count = 0;
+    for (const ConversationView& view : conversations_) {
+        if (view.turns.isEmpty())
+            continue;
+        exportConversation(view.id, format, QDir(folder).filePath(exportFileName(view.title, view.id, format)));
+        ++count;
+    }
+    return count;
+}
+
+void Controller::writePdf(const QString& path, const QString& html, const QString& title) {
+    // QPdfWriter and QTextDocument's layout need the GUI thread.
+    try {
+        umt5::PdfRenderer renderer;
+        const std::string bytes = renderer.render(html.toStdString(), title.toStdString());
+        umt5::write_file_atomically(std::filesystem::path(QFile::encodeName(path).toStdString()), bytes);
+        emit exportFinished(path, QString());
+    } catch (const std::exception& e) {
+        emit exportFinished(path, QString::fromUtf8(e.what()));
+    }
+}
+
+void Controller::importConversation(const QString& path) { emit requestImport(path); }
+
+void Controller::onImported(const QString& path, const ConversationSnapshot& snapshot) {
+    onRestored(snapshot);
+    emit importFinished(path, snapshot.id, QString());
 }
 
 // ---- generation --------------------------------------------------------------------------------------------------

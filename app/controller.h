@@ -88,6 +88,20 @@ public:
     void cancelBenchmark(int id);
     bool isBenchmarking() const { return !benchmarkStops_.isEmpty(); }
 
+    // Transcripts, written by core/transcript exactly as `umt5 export` writes them. Exports queue on the worker
+    // behind running generations and end with exportFinished; a PDF is laid out here, on the GUI thread.
+    // Formats are file extensions: md, txt, html, json (lossless, importable) and pdf.
+    static QStringList exportFormats();
+    // The format for `path`'s extension, or "" when it is none of exportFormats().
+    static QString formatForPath(const QString& path);
+    // "<title> - <id>.<format>", with characters that are unsafe in file names replaced.
+    static QString exportFileName(const QString& title, const QString& id, const QString& format);
+    void exportConversation(const QString& id, const QString& format, const QString& path);
+    // Exports every conversation with turns into `folder` (one exportFinished each); returns how many.
+    int exportAllConversations(const QString& folder, const QString& format);
+    // Reads a JSON transcript as a new conversation (conversationAdded, then importFinished).
+    void importConversation(const QString& path);
+
 signals:
     void modelLoadStarted(const QString& dir);
     void loadProgress(double fraction);
@@ -115,6 +129,10 @@ signals:
     void benchmarkProgress(int id, int done, int total);
     void benchmarkFinished(int id, const studio::BenchmarkReport& report);
     void benchmarkFailed(int id, const QString& message);
+    // `errorMessage` is "" on success, else a one-line message.
+    void exportFinished(const QString& path, const QString& errorMessage);
+    // `id` is the new conversation's on success; on failure it is "" and nothing changed.
+    void importFinished(const QString& path, const QString& id, const QString& errorMessage);
 
     // Requests to the worker (queued connections only).
     void requestLoad(const QString& dir, int threads, const QString& precision, studio::StopFlag stop);
@@ -126,6 +144,8 @@ signals:
     void requestCacheBudget(qint64 bytes);
     void requestGenerate(const studio::GenerationRequest& request);
     void requestBenchmark(int id, const studio::BenchmarkRequest& request);
+    void requestExport(const QString& id, const QString& format, const QString& path);
+    void requestImport(const QString& path);
 
 private:
     struct Job {
@@ -149,6 +169,8 @@ private:
     void onFailed(const QString& id, const QString& message);
     void onSynced(const studio::ConversationSnapshot& snapshot);
     void onRestored(const studio::ConversationSnapshot& snapshot);
+    void onImported(const QString& path, const studio::ConversationSnapshot& snapshot);
+    void writePdf(const QString& path, const QString& html, const QString& title);
 
     QString dataDir_;
     QSettings settings_;

@@ -1,6 +1,6 @@
 #pragma once
 // PDF transcripts: the HTML export laid out by Qt's rich text engine (QTextDocument) and written by QPdfWriter.
-// Kept out of umt5core, which stays Qt-free; the `umt5` tool links it for `export --format pdf`.
+// Kept out of umt5core, which stays Qt-free; the `umt5` tool (`export --format pdf`) and the app link it.
 #include <memory>
 #include <string>
 

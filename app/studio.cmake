@@ -1,4 +1,4 @@
-# The desktop app: umt5appcore (controller + worker thread, Qt Core only) and the umt5-studio executable.
+# The desktop app: umt5appcore (controller + worker thread, Qt Core; PDFs through umt5pdf) and the umt5-studio executable.
 # Included from app/CMakeLists.txt when UMT5_BUILD_APP is ON; the widgets live in ui/ (umt5ui).
 add_library(umt5appcore STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/benchmark_types.h
@@ -9,7 +9,7 @@ add_library(umt5appcore STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/worker.h
   ${CMAKE_CURRENT_SOURCE_DIR}/worker_benchmark.cpp)
 target_include_directories(umt5appcore PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(umt5appcore PUBLIC umt5core Qt6::Core)
+target_link_libraries(umt5appcore PUBLIC umt5core umt5pdf Qt6::Core)
 target_compile_options(umt5appcore PRIVATE -Wall -Wextra -Wno-unused-parameter)
 
 add_executable(umt5-studio ${CMAKE_CURRENT_SOURCE_DIR}/studio_main.cpp)

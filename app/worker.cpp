@@ -8,9 +8,15 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <fstream>
+#include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "core/transcript.h"
 
 namespace studio {
 
@@ -300,6 +306,71 @@ void Worker::generate(const GenerationRequest& request) {
 
     emit conversationSynced(snapshot(*conversation));
     emit finished(id, stats);
+}
+
+// ---- transcripts -------------------------------------------------------------------------------------------------
+
+void Worker::exportConversation(const QString& id, const QString& format, const QString& path) {
+    try {
+        const umt5::Conversation* conversation = store_.find(id.toStdString());
+        if (!conversation)
+            throw umt5::Error(path.toStdString() + ": the conversation no longer exists");
+        umt5::TranscriptInfo info;
+        if (model_) {
+            info = umt5::TranscriptInfo::for_model(*model_);
+        } else {
+            info.exported_ms = umt5::unix_time_ms();
+        }
+        if (format == QLatin1String("pdf")) {
+            const std::string title = conversation->title().empty() ? "Conversation" : conversation->title();
+            emit pdfHtmlReady(path, fromUtf8(umt5::export_html(*conversation, info)), fromUtf8(title));
+            return;
+        }
+        std::string bytes;
+        if (format == QLatin1String("md"))
+            bytes = umt5::export_markdown(*conversation, info);
+        else if (format == QLatin1String("txt"))
+            bytes = umt5::export_text(*conversation, info);
+        else if (format == QLatin1String("html"))
+            bytes = umt5::export_html(*conversation, info);
+        else if (format == QLatin1String("json"))
+            bytes = umt5::export_json(*conversation, info);
+        else
+            throw umt5::Error(path.toStdString() + ": unknown export format '" + format.toStdString() + "'");
+        umt5::write_file_atomically(toPath(path), bytes);
+        emit exportFinished(path, QString());
+    } catch (const std::exception& e) {
+        emit exportFinished(path, QString::fromUtf8(e.what()));
+    }
+}
+
+void Worker::importConversation(const QString& path) {
+    try {
+        std::ifstream in(toPath(path), std::ios::binary);
+        if (!in.is_open())
+            throw umt5::Error(path.toStdString() + ": cannot open the file");
+        std::ostringstream text;
+        text << in.rdbuf();
+        if (in.bad())
+            throw umt5::Error(path.toStdString() + ": cannot read the file");
+        umt5::Conversation imported = umt5::import_json(text.str(), path.toStdString());
+        // The id is kept when free (re-importing an exported conversation restores it as it was); when it is taken
+        // the copy gets a fresh id, so an import never replaces a conversation.
+        if (store_.find(imported.id())) {
+            nlohmann::json j = nlohmann::json::parse(imported.to_json());
+            j["id"] = umt5::Conversation().id();
+            imported = umt5::Conversation::from_json(j.dump(), path.toStdString());
+        }
+        umt5::Conversation& conversation = store_.add(std::move(imported));
+        QString error;
+        if (!save(conversation, &error)) {
+            store_.remove(conversation.id());
+            throw umt5::Error(error.toStdString());
+        }
+        emit conversationImported(path, snapshot(conversation));
+    } catch (const std::exception& e) {
+        emit importFailed(path, QString::fromUtf8(e.what()));
+    }
 }
 
 }  // namespace studio

@@ -86,6 +86,11 @@ public slots:
     void generate(const studio::GenerationRequest& request);
     // Cache on versus cache off on the loaded model (worker_benchmark.cpp); `id` tags the benchmark signals.
     void runBenchmark(int id, const studio::BenchmarkRequest& request);
+    // Writes conversation `id` to `path` through core/transcript (`format`: md, txt, html or json), then emits
+    // exportFinished. For pdf it emits pdfHtmlReady instead: Qt's PDF writer runs on the GUI thread.
+    void exportConversation(const QString& id, const QString& format, const QString& path);
+    // Reads a JSON transcript into the store (keeping its id if free, else with a fresh one) and autosaves it.
+    void importConversation(const QString& path);
 
 signals:
     void loadProgress(double fraction);
@@ -113,6 +118,12 @@ signals:
     void benchmarkProgress(int id, int done, int total);
     void benchmarkFinished(int id, const studio::BenchmarkReport& report);
     void benchmarkFailed(int id, const QString& message);
+    // `errorMessage` is empty on success, else the engine's one-line message.
+    void exportFinished(const QString& path, const QString& errorMessage);
+    // The HTML export of a conversation, to be rendered as a PDF at `path`.
+    void pdfHtmlReady(const QString& path, const QString& html, const QString& title);
+    void conversationImported(const QString& path, const studio::ConversationSnapshot& snapshot);
+    void importFailed(const QString& path, const QString& message);
 
 private:
     ConversationSnapshot snapshot(const umt5::Conversation& conversation) const;

@@ -11,6 +11,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLocale>
@@ -19,7 +20,6 @@
 #include <QPrintDialog>
 #include <QPrinter>
 #include <QProgressBar>
-#include <QSaveFile>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QStyle>
@@ -28,6 +28,8 @@
 #include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 #include <dnnl.h>
 #include <zip.h>
@@ -51,14 +53,6 @@ QString formatBytes(qint64 bytes) { return QLocale().formattedDataSize(bytes, 1,
 
 QIcon themedIcon(const QString& name, QStyle::StandardPixmap fallback, const QWidget* widget) {
     return QIcon::fromTheme(name, widget->style()->standardIcon(fallback));
-}
-
-QString conversationMarkdown(const ConversationView& view, const QString& model) {
-    QString out = QStringLiteral("# %1\n\n").arg(view.title.isEmpty() ? QObject::tr("Conversation") : view.title);
-    for (const TurnSnapshot& turn : view.turns) {
-        out += QStringLiteral("**%1:** %2\n\n**%3:** %4\n\n").arg(QObject::tr("You"), turn.prompt, model, turn.answer);
-    }
-    return out;
 }
 
 }  // namespace
@@ -102,7 +96,10 @@ void MainWindow::createActions() {
     openAction_ = make(tr("&Open Model…"), QKeySequence(QStringLiteral("Ctrl+O")), tr("Load a umT5 checkpoint directory"));
     openAction_->setIcon(themedIcon(QStringLiteral("document-open"), QStyle::SP_DialogOpenButton, this));
     exportAction_ = make(tr("&Export Conversation…"), QKeySequence(QStringLiteral("Ctrl+Shift+S")),
-                         tr("Save the conversation as Markdown, text or PDF"));
+                         tr("Save the conversation as Markdown, text, HTML, JSON or PDF"));
+    exportAllAction_ = make(tr("Export &All Conversations…"), QKeySequence(),
+                            tr("Save every conversation into a folder, one file each"));
+    importAction_ = make(tr("&Import Conversation…"), QKeySequence(), tr("Open a JSON transcript as a new conversation"));
     printAction_ = make(tr("&Print…"), QKeySequence(QStringLiteral("Ctrl+P")), tr("Print the conversation"));
     quitAction_ = make(tr("&Quit"), QKeySequence(QStringLiteral("Ctrl+Q")), tr("Quit umT5 Studio"));
     quitAction_->setMenuRole(QAction::QuitRole);
@@ -137,6 +134,8 @@ void MainWindow::createActions() {
     connect(newAction_, &QAction::triggered, this, &MainWindow::newConversation);
     connect(openAction_, &QAction::triggered, this, &MainWindow::openModel);
     connect(exportAction_, &QAction::triggered, this, [this] { exportConversation(currentConversationId()); });
+    connect(exportAllAction_, &QAction::triggered, this, &MainWindow::exportAllConversations);
+    connect(importAction_, &QAction::triggered, this, &MainWindow::importConversation);
     connect(printAction_, &QAction::triggered, this, &MainWindow::printConversation);
     connect(quitAction_, &QAction::triggered, this, &QWidget::close);
     connect(sendAction_, &QAction::triggered, this, &MainWindow::send);
@@ -162,7 +161,9 @@ void MainWindow::createMenus() {
     connect(recentMenu_, &QMenu::aboutToShow, this, &MainWindow::updateRecentMenu);
     updateRecentMenu();
     file->addSeparator();
+    file->addAction(importAction_);
     file->addAction(exportAction_);
+    file->addAction(exportAllAction_);
     file->addAction(printAction_);
     file->addSeparator();
     file->addAction(quitAction_);
@@ -344,6 +345,16 @@ void MainWindow::connectController() {
         if (currentConversationId().isEmpty())
             setCurrentConversation(id);
     });
+    connect(&controller_, &Controller::exportFinished, this, &MainWindow::onExportFinished);
+    connect(&controller_, &Controller::importFinished, this,
+            [this](const QString& path, const QString& id, const QString& errorMessage) {
+                if (!errorMessage.isEmpty()) {
+                    showError(tr("Import Failed"), errorMessage.toHtmlEscaped());
+                    return;
+                }
+                setCurrentConversation(id);
+                statusBar()->showMessage(tr("Imported %1").arg(QDir::toNativeSeparators(path)), 5000);
+            });
     connect(&controller_, &Controller::conversationsRestored, this, [this](int count) {
         // Open the most recent conversation, unless the user already works in one.
         const ConversationView* current = controller_.conversation(currentConversationId());
@@ -440,6 +451,7 @@ void MainWindow::updateActions() {
     renameAction_->setEnabled(view);
     deleteAction_->setEnabled(view);
     exportAction_->setEnabled(view && !view->turns.isEmpty());
+    exportAllAction_->setEnabled(!controller_.conversations().isEmpty());
     printAction_->setEnabled(view && !view->turns.isEmpty());
     copyAnswerAction_->setEnabled(answered);
     statsAction_->setEnabled(view && !view->lastStats.isEmpty());
@@ -560,39 +572,74 @@ void MainWindow::showBenchmark() {
     benchmarkDialog_->activateWindow();
 }
 
+namespace {
+
+// "Markdown (*.md)" and the like, in Controller::exportFormats() order.
+QStringList exportFilters() {
+    return {QObject::tr("Markdown (*.md)"), QObject::tr("Plain text (*.txt)"), QObject::tr("HTML (*.html)"),
+            QObject::tr("JSON transcript (*.json)"), QObject::tr("PDF (*.pdf)")};
+}
+
+}  // namespace
+
 void MainWindow::exportConversation(const QString& id) {
     const ConversationView* view = controller_.conversation(id);
     if (!view)
         return;
-    const QString suggested = (view->title.isEmpty() ? tr("conversation") : view->title).left(60);
-    QString filter;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export Conversation"), suggested + QStringLiteral(".md"),
-                                                      tr("Markdown (*.md);;Plain text (*.txt);;PDF (*.pdf)"), &filter);
+    const QStringList formats = Controller::exportFormats();
+    const QStringList filters = exportFilters();
+    QString filter = filters.first();
+    QString path = QFileDialog::getSaveFileName(this, tr("Export Conversation"),
+                                                Controller::exportFileName(view->title, view->id, formats.first()),
+                                                filters.join(QStringLiteral(";;")), &filter);
     if (path.isEmpty())
         return;
-    const QString model = controller_.modelName().isEmpty() ? QStringLiteral("umT5") : controller_.modelName();
-    if (path.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive)) {
-        TranscriptView page;
-        page.setModelName(model);
-        page.showConversation(view);
-        QPrinter printer(QPrinter::HighResolution);
-        printer.setOutputFormat(QPrinter::PdfFormat);
-        printer.setOutputFileName(path);
-        page.document()->print(&printer);
+    // The extension decides the format; without a known one, the chosen filter does and its extension is added.
+    QString format = Controller::formatForPath(path);
+    if (format.isEmpty()) {
+        format = formats.value(std::max(0, int(filters.indexOf(filter))));
+        path += QLatin1Char('.') + format;
+    }
+    ++exportsPending_;
+    controller_.exportConversation(id, format, path);
+}
+
+void MainWindow::exportAllConversations() {
+    const QStringList filters = exportFilters();
+    bool ok = false;
+    const QString filter = QInputDialog::getItem(this, tr("Export All Conversations"), tr("Format:"), filters, 0,
+                                                 false, &ok);
+    if (!ok)
+        return;
+    const QString folder = QFileDialog::getExistingDirectory(this, tr("Export All Conversations Into"));
+    if (folder.isEmpty())
+        return;
+    const QString format = Controller::exportFormats().value(std::max(0, int(filters.indexOf(filter))));
+    exportsPending_ += controller_.exportAllConversations(folder, format);
+}
+
+void MainWindow::onExportFinished(const QString& path, const QString& errorMessage) {
+    exportsPending_ = std::max(0, exportsPending_ - 1);
+    if (!errorMessage.isEmpty())
+        exportErrors_.append(errorMessage);
+    if (exportsPending_ > 0)
+        return;
+    if (exportErrors_.isEmpty()) {
+        statusBar()->showMessage(tr("Exported %1").arg(QDir::toNativeSeparators(path)), 5000);
         return;
     }
-    QSaveFile file(path);
-    QString text;
-    if (path.endsWith(QLatin1String(".txt"), Qt::CaseInsensitive)) {
-        TranscriptView page;
-        page.setModelName(model);
-        page.showConversation(view);
-        text = page.transcriptText();
-    } else {
-        text = conversationMarkdown(*view, model);
-    }
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Text) || file.write(text.toUtf8()) < 0 || !file.commit())
-        showError(tr("Export Failed"), tr("Could not write %1: %2").arg(path, file.errorString()));
+    QStringList lines;
+    for (const QString& error : std::as_const(exportErrors_))
+        lines.append(error.toHtmlEscaped());
+    exportErrors_.clear();
+    showError(tr("Export Failed"), lines.join(QStringLiteral("<br>")));
+}
+
+void MainWindow::importConversation() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Import Conversation"), QString(),
+                                                      tr("JSON transcript (*.json);;All files (*)"));
+    if (!path.isEmpty())
+        controller_.importConversation(path);
 }
 
 void MainWindow::printConversation() {

@@ -64,6 +64,9 @@ private:
     void send();
     void newConversation();
     void exportConversation(const QString& id);
+    void exportAllConversations();
+    void importConversation();
+    void onExportFinished(const QString& path, const QString& errorMessage);
     void printConversation();
     void copyLastAnswer();
     void showStatistics();
@@ -94,10 +97,14 @@ private:
     QString loadingDir_;
     QDialog* benchmarkDialog_ = nullptr;
     BenchmarkPanel* benchmarkPanel_ = nullptr;
+    int exportsPending_ = 0;      // exports asked of the controller and not finished yet
+    QStringList exportErrors_;    // their failures, shown together when the last one finishes
 
     QAction* newAction_ = nullptr;
     QAction* openAction_ = nullptr;
     QAction* exportAction_ = nullptr;
+    QAction* exportAllAction_ = nullptr;
+    QAction* importAction_ = nullptr;
     QAction* printAction_ = nullptr;
     QAction* quitAction_ = nullptr;
     QAction* sendAction_ = nullptr;

@@ -5,13 +5,18 @@
 #include <QTest>
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QFileInfo>
 
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "app/controller.h"
+#include "core/error.h"
 #include "core/generation.h"
 #include "core/model.h"
+#include "core/transcript.h"
 #include "test_util.h"
 
 using studio::Controller;
@@ -56,6 +61,46 @@ Stream streamOf(const QSignalSpy& spy, const QString& id) {
     return stream;
 }
 
+QByteArray readAll(const QString& path) {
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+bool writeAll(const QString& path, const QByteArray& bytes) {
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly) && file.write(bytes) == bytes.size();
+}
+
+// A conversation of one answered prompt; returns its id.
+QString answeredConversation(Controller& controller, int maxNewTokens) {
+    QSignalSpy finished(&controller, &Controller::generationFinished);
+    const QString id = controller.newConversation();
+    if (!controller.submit(id, QStringLiteral("Open the file"), greedy(maxNewTokens)) || !finished.wait(kTimeoutMs))
+        return {};
+    return id;
+}
+
+// Exports `id` and waits; returns the error message ("" on success).
+QString exportAndWait(Controller& controller, const QString& id, const QString& format, const QString& path) {
+    QSignalSpy done(&controller, &Controller::exportFinished);
+    controller.exportConversation(id, format, path);
+    if (!done.wait(kTimeoutMs))
+        return QStringLiteral("timed out");
+    if (done.at(0).at(0).toString() != path)
+        return QStringLiteral("wrong path");
+    return done.at(0).at(1).toString();
+}
+
+// What the engine says about a transcript it cannot import.
+QString importError(const QByteArray& text, const QString& path) {
+    try {
+        umt5::import_json(text.toStdString(), path.toStdString());
+    } catch (const umt5::Error& e) {
+        return QString::fromUtf8(e.what());
+    }
+    return {};
+}
+
 }  // namespace
 
 class TestController : public QObject {
@@ -81,6 +126,10 @@ private slots:
     void precisionChangeReloadsModel();
     void titleFromFirstPrompt_data();
     void titleFromFirstPrompt();
+    void exportWritesEveryFormat();
+    void importAddsConversationThatContinues();
+    void importRejectsBadTranscript_data();
+    void importRejectsBadTranscript();
 
 private:
     std::unique_ptr<QTemporaryDir> dataDir_;
@@ -454,6 +503,120 @@ void TestController::titleFromFirstPrompt() {
     QFETCH(QString, prompt);
     QFETCH(QString, title);
     QCOMPARE(studio::titleForPrompt(prompt), title);
+}
+
+void TestController::exportWritesEveryFormat() {
+    Controller controller(dataDir_->path());
+    QVERIFY(loadAndWait(controller, tinyDir()));
+    const QString id = answeredConversation(controller, 6);
+    QVERIFY(!id.isEmpty());
+    const studio::ConversationView* view = controller.conversation(id);
+    QVERIFY(view);
+    QTemporaryDir out;
+    for (const QString& format : {QStringLiteral("md"), QStringLiteral("txt"), QStringLiteral("html"), QStringLiteral("json")}) {
+        const QString path = out.filePath(Controller::exportFileName(view->title, id, format));
+        QCOMPARE(exportAndWait(controller, id, format, path), QString());
+        QVERIFY2(QFileInfo(path).size() > 0, qPrintable(path));
+    }
+    QVERIFY(readAll(out.filePath(Controller::exportFileName(view->title, id, QStringLiteral("html"))))
+                .contains(view->turns.last().answer.toHtmlEscaped().toUtf8()));
+
+    // The JSON is lossless: it reads back to the same turns.
+    const QString jsonPath = out.filePath(Controller::exportFileName(view->title, id, QStringLiteral("json")));
+    const umt5::Conversation back = umt5::import_json(readAll(jsonPath).toStdString(), jsonPath.toStdString());
+    QCOMPARE(QString::fromStdString(back.id()), id);
+    QCOMPARE(int(back.turns().size()), view->turns.size());
+    QCOMPARE(QString::fromStdString(back.turns().back().prompt), view->turns.last().prompt);
+    QCOMPARE(QString::fromStdString(back.turns().back().answer), view->turns.last().answer);
+    QCOMPARE(int(back.turns().back().output_ids.size()), view->turns.last().tokens);
+
+    // A PDF needs a QGuiApplication (this test has none): the failure comes back and no file is left.
+    const QString pdfPath = out.filePath(QStringLiteral("x.pdf"));
+    QCOMPARE(exportAndWait(controller, id, QStringLiteral("pdf"), pdfPath), QStringLiteral("PDF export needs a QGuiApplication"));
+    QVERIFY(!QFileInfo::exists(pdfPath));
+
+    const QString missing = out.filePath(QStringLiteral("missing.md"));
+    QVERIFY(!exportAndWait(controller, QStringLiteral("no-such-id"), QStringLiteral("md"), missing).isEmpty());
+    QVERIFY(!QFileInfo::exists(missing));
+}
+
+void TestController::importAddsConversationThatContinues() {
+    Controller controller(dataDir_->path());
+    QVERIFY(loadAndWait(controller, tinyDir()));
+    const QString id = answeredConversation(controller, 5);
+    QVERIFY(!id.isEmpty());
+    const studio::ConversationView original = *controller.conversation(id);
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("transcript.json"));
+    QCOMPARE(exportAndWait(controller, id, QStringLiteral("json"), path), QString());
+
+    // The id is taken: the import is a copy with a fresh id.
+    QSignalSpy added(&controller, &Controller::conversationAdded);
+    QSignalSpy imported(&controller, &Controller::importFinished);
+    controller.importConversation(path);
+    QVERIFY(imported.wait(kTimeoutMs));
+    QCOMPARE(imported.at(0).at(0).toString(), path);
+    QCOMPARE(imported.at(0).at(2).toString(), QString());
+    const QString copyId = imported.at(0).at(1).toString();
+    QVERIFY(!copyId.isEmpty() && copyId != id);
+    QCOMPARE(added.count(), 1);
+    QCOMPARE(added.at(0).at(0).toString(), copyId);
+    const studio::ConversationView* copy = controller.conversation(copyId);
+    QVERIFY(copy);
+    QCOMPARE(copy->title, original.title);
+    QCOMPARE(copy->turns.size(), 1);
+    QCOMPARE(copy->turns.last().prompt, original.turns.last().prompt);
+    QCOMPARE(copy->turns.last().answer, original.turns.last().answer);
+    QCOMPARE(copy->cacheBytes, 0);
+    QVERIFY(QFileInfo::exists(studio::Worker::sessionDir(dataDir_->path()) + QLatin1Char('/') + copyId +
+                              ".umt5session"));  // autosaved
+
+    // Continuing it rebuilds the cache: the encoder runs, and the answer grows from the imported one.
+    QSignalSpy finished(&controller, &Controller::generationFinished);
+    QVERIFY(controller.continueAnswer(copyId, greedy(4)));
+    QVERIFY(finished.wait(kTimeoutMs));
+    const QVariantMap stats = finished.at(0).at(1).toMap();
+    QVERIFY(!stats.value(QStringLiteral("encoderReused")).toBool());
+    QCOMPARE(stats.value(QStringLiteral("tokens")).toInt(), 4);
+    QVERIFY(controller.conversation(copyId)->turns.last().answer.startsWith(original.turns.last().answer));
+    QCOMPARE(controller.conversation(copyId)->turns.last().tokens, 9);
+
+    // Once the original is gone its id is free, and an import keeps it.
+    controller.deleteConversation(id);
+    imported.clear();
+    controller.importConversation(path);
+    QVERIFY(imported.wait(kTimeoutMs));
+    QCOMPARE(imported.at(0).at(1).toString(), id);
+    QVERIFY(controller.conversation(id));
+}
+
+void TestController::importRejectsBadTranscript_data() {
+    QTest::addColumn<QByteArray>("text");
+    QTest::newRow("corrupt") << QByteArray("{\"format\": \"umt5-transcript\", \"vers");
+    nlohmann::json future = nlohmann::json::parse(umt5::export_json(umt5::Conversation(), umt5::TranscriptInfo()));
+    future["version"] = umt5::kTranscriptVersion + 1;
+    QTest::newRow("future version") << QByteArray::fromStdString(future.dump());
+    QTest::newRow("session header, not a transcript") << QByteArray::fromStdString(umt5::Conversation().to_json());
+}
+
+void TestController::importRejectsBadTranscript() {
+    QFETCH(QByteArray, text);
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("bad.json"));
+    QVERIFY(writeAll(path, text));
+    const QString expected = importError(text, path);
+    QVERIFY2(expected.startsWith(path), qPrintable(expected));
+
+    Controller controller(dataDir_->path());
+    QSignalSpy added(&controller, &Controller::conversationAdded);
+    QSignalSpy imported(&controller, &Controller::importFinished);
+    controller.importConversation(path);
+    QVERIFY(imported.wait(kTimeoutMs));
+    QCOMPARE(imported.at(0).at(1).toString(), QString());
+    QCOMPARE(imported.at(0).at(2).toString(), expected);
+    QCOMPARE(added.count(), 0);
+    QVERIFY(controller.conversations().isEmpty());
+    QVERIFY(QDir(studio::Worker::sessionDir(dataDir_->path())).isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestController)

@@ -5,6 +5,8 @@
 #include <QTest>
 
 #include <QAction>
+#include <QFile>
+#include <QMessageBox>
 #include <QListWidget>
 #include <QTextBlock>
 #include <QTextDocument>
@@ -47,6 +49,7 @@ private slots:
     void paragraphDirection_data();
     void paragraphDirection();
     void switchingShowsOnlyTheVisibleConversation();
+    void exportPdfAndImportFailure();
 
 private:
     bool loadModel(const QString& dir);
@@ -224,6 +227,39 @@ void TestMainWindow::switchingShowsOnlyTheVisibleConversation() {
     const QString answer = controller_->conversation(a)->turns.last().answer;
     QVERIFY(!answer.isEmpty());
     QVERIFY(window_->transcript()->transcriptText().contains(answer));
+}
+
+void TestMainWindow::exportPdfAndImportFailure() {
+    QVERIFY(loadModel(tinyDir()));
+    QSignalSpy finished(controller_.get(), &Controller::generationFinished);
+    const QString id = controller_->newConversation();
+    QVERIFY(controller_->submit(id, QStringLiteral("Open the file"), controller_->settings()));
+    QVERIFY(finished.wait(kTimeoutMs));
+
+    // The worker writes the HTML, the GUI thread lays it out as a PDF.
+    QTemporaryDir out;
+    const QString pdf = out.filePath(QStringLiteral("transcript.pdf"));
+    QSignalSpy exported(controller_.get(), &Controller::exportFinished);
+    controller_->exportConversation(id, QStringLiteral("pdf"), pdf);
+    QVERIFY(exported.wait(kTimeoutMs));
+    QCOMPARE(exported.at(0).at(1).toString(), QString());
+    QFile file(pdf);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QVERIFY(file.read(5) == "%PDF-");
+
+    // A failed import shows the engine's message in an error box.
+    const QString bad = out.filePath(QStringLiteral("bad.json"));
+    QFile badFile(bad);
+    QVERIFY(badFile.open(QIODevice::WriteOnly));
+    badFile.write("not json");
+    badFile.close();
+    QSignalSpy imported(controller_.get(), &Controller::importFinished);
+    controller_->importConversation(bad);
+    QVERIFY(imported.wait(kTimeoutMs));
+    auto* box = window_->findChild<QMessageBox*>(QStringLiteral("errorBox"));
+    QVERIFY(box);
+    QVERIFY2(box->text().contains(imported.at(0).at(2).toString().toHtmlEscaped()), qPrintable(box->text()));
+    QCOMPARE(controller_->conversations().size(), 1);
 }
 
 QTEST_MAIN(TestMainWindow)
