@@ -50,17 +50,16 @@ void DecoderBlock::forward(float* hidden, int64_t rows, KVCache::Layer& layer, W
     feed_forward_.forward(normed, rows, hidden, ws);
 }
 
-Decoder::Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head,
+Decoder::Decoder(Tensor embedding, std::vector<DecoderBlock> blocks, Tensor final_norm, Tensor lm_head,
                  bool tied, const ModelConfig& config, Precision precision)
     : embedding_(std::move(embedding)),
+      blocks_(std::move(blocks)),
       final_norm_(std::move(final_norm)),
       rescoring_weights_(precision == Precision::Int8 ? to_bf16(lm_head) : Tensor()),
       lm_head_(std::move(lm_head), precision),
       output_scale_(tied ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.d_model))) : 1.0f),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {
-    blocks_.reserve(blocks.size());
-    for (DecoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config, precision);
 }
 
 void Decoder::compute_cross(const float* encoder_out, int64_t rows, KVCache& cache, Workspace& ws) const {

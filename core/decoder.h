@@ -45,7 +45,7 @@ public:
     // `lm_head`: "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
     // With Int8 the output projection is int8 too (it dominates decoding time), and the best candidates of each
     // row are then rescored from a BF16 copy of the weights, so the argmax follows the BF16 projection.
-    Decoder(Tensor embedding, std::vector<DecoderBlockWeights> blocks, Tensor final_norm, Tensor lm_head, bool tied,
+    Decoder(Tensor embedding, std::vector<DecoderBlock> blocks, Tensor final_norm, Tensor lm_head, bool tied,
             const ModelConfig& config, Precision precision = Precision::F32);
 
     int64_t layer_count() const { return static_cast<int64_t>(blocks_.size()); }

@@ -30,15 +30,12 @@ void EncoderBlock::forward(float* hidden, int64_t rows, Workspace& ws) const {
     feed_forward_.forward(normed, rows, hidden, ws);
 }
 
-Encoder::Encoder(Tensor embedding, std::vector<EncoderBlockWeights> blocks, Tensor final_norm,
-                 const ModelConfig& config, Precision precision)
+Encoder::Encoder(Tensor embedding, std::vector<EncoderBlock> blocks, Tensor final_norm, const ModelConfig& config)
     : embedding_(std::move(embedding)),
+      blocks_(std::move(blocks)),
       final_norm_(std::move(final_norm)),
       d_model_(config.d_model),
-      eps_(static_cast<float>(config.layer_norm_epsilon)) {
-    blocks_.reserve(blocks.size());
-    for (EncoderBlockWeights& b : blocks) blocks_.emplace_back(std::move(b), config, precision);
-}
+      eps_(static_cast<float>(config.layer_norm_epsilon)) {}
 
 Tensor Encoder::forward(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop) const {
     const auto rows = static_cast<int64_t>(ids.size());

@@ -35,9 +35,9 @@ private:
 
 class Encoder {
 public:
-    // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "encoder.final_layer_norm.weight".
-    Encoder(Tensor embedding, std::vector<EncoderBlockWeights> blocks, Tensor final_norm, const ModelConfig& config,
-            Precision precision = Precision::F32);
+    // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "encoder.final_layer_norm.weight". The blocks
+    // are built (their weights packed) as they are read, so a model's F32 weights are never all in memory at once.
+    Encoder(Tensor embedding, std::vector<EncoderBlock> blocks, Tensor final_norm, const ModelConfig& config);
     // Encoder output [ids, d_model] for one unpadded sequence. Checks `stop` between blocks and throws
     // umt5::Cancelled when it is set.
     Tensor forward(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop = nullptr) const;

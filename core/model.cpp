@@ -167,7 +167,10 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
     WeightReader reader(checkpoint, c, options, tensor_count);
     Tensor shared = reader.read("shared.weight", {c.vocab_size, c.d_model});
 
-    std::vector<EncoderBlockWeights> encoder_blocks;
+    // Each block is built as soon as its weights are read: packing releases their F32 copies, so peak memory stays
+    // near the packed size plus one block (and the embedding and output projection), not all F32 weights.
+    std::vector<EncoderBlock> encoder_blocks;
+    encoder_blocks.reserve(static_cast<size_t>(c.num_layers));
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const std::string p = "encoder.block." + std::to_string(i) + ".layer.";
         EncoderBlockWeights b;
@@ -175,11 +178,12 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
         b.self_attention_norm = reader.read(p + "0.layer_norm.weight", {c.d_model});
         b.feed_forward = reader.feed_forward(p + "1.DenseReluDense", c);
         b.feed_forward_norm = reader.read(p + "1.layer_norm.weight", {c.d_model});
-        encoder_blocks.push_back(std::move(b));
+        encoder_blocks.emplace_back(std::move(b), c, options.precision);
     }
     Tensor encoder_norm = reader.read("encoder.final_layer_norm.weight", {c.d_model});
 
-    std::vector<DecoderBlockWeights> decoder_blocks;
+    std::vector<DecoderBlock> decoder_blocks;
+    decoder_blocks.reserve(static_cast<size_t>(c.num_decoder_layers));
     for (int64_t i = 0; i < c.num_decoder_layers; ++i) {
         const std::string p = "decoder.block." + std::to_string(i) + ".layer.";
         DecoderBlockWeights b;
@@ -189,14 +193,13 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
         b.cross_attention_norm = reader.read(p + "1.layer_norm.weight", {c.d_model});
         b.feed_forward = reader.feed_forward(p + "2.DenseReluDense", c);
         b.feed_forward_norm = reader.read(p + "2.layer_norm.weight", {c.d_model});
-        decoder_blocks.push_back(std::move(b));
+        decoder_blocks.emplace_back(std::move(b), c, options.precision);
     }
     Tensor decoder_norm = reader.read("decoder.final_layer_norm.weight", {c.d_model});
     Tensor lm_head = tied ? shared : reader.read("lm_head.weight", {c.vocab_size, c.d_model});
 
     model->precision_ = options.precision;
-    model->encoder_ =
-        std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c, options.precision);
+    model->encoder_ = std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c);
     model->decoder_ = std::make_unique<Decoder>(shared, std::move(decoder_blocks), std::move(decoder_norm),
                                                 std::move(lm_head), tied, c, options.precision);
     model->identity_ = reader.identity();
