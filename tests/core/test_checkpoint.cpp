@@ -21,15 +21,7 @@ fs::path tiny_b_dir() { return umt5test::data_dir() / "umt5-tiny-b"; }
 fs::path tiny_b_bf16_dir() { return umt5test::data_dir() / "umt5-tiny-b-bf16"; }
 fs::path tiny_b_sharded_dir() { return umt5test::data_dir() / "umt5-tiny-b-sharded"; }
 
-void write_file(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string le64(uint64_t v) {
     std::string s(8, '\0');
@@ -303,7 +295,7 @@ void TestCheckpoint::pytorchShardedIndex() {
     write_zip(dir / "pytorch_model-00002-of-00002.bin",
               {{"b/data.pkl", state_dict_pickle({{"y", "FloatStorage", "0", 1, 0, {1, 1}, {1, 1}}})},
                {"b/data/0", floats({9})}});
-    write_file(dir / "pytorch_model.bin.index.json",
+    umt5test::write_file(dir / "pytorch_model.bin.index.json",
                R"({"metadata": {}, "weight_map": {"x": "pytorch_model-00001-of-00002.bin",
                                                   "y": "pytorch_model-00002-of-00002.bin"}})");
     const Checkpoint ck = Checkpoint::open(dir);
@@ -333,11 +325,11 @@ void TestCheckpoint::writeRoundTrip() {
     tensors["scalar"].data<int32_t>()[0] = -7;
 
     const fs::path path = dir / "out.safetensors";
-    write_file(path, "old contents");
+    umt5test::write_file(path, "old contents");
     write_safetensors(path, tensors);
-    const std::string first = read_file(path);
+    const std::string first = umt5test::read_file(path);
     write_safetensors(path, tensors);
-    QCOMPARE(read_file(path), first);  // deterministic
+    QCOMPARE(umt5test::read_file(path), first);  // deterministic
     QCOMPARE(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), std::ptrdiff_t(1));  // no temp left
 
     uint64_t header_size = 0;
@@ -364,7 +356,7 @@ void TestCheckpoint::writeRoundTrip() {
     QCOMPARE(read_safetensors_metadata(path), metadata);
     write_safetensors(path, {{"ids", ids}}, {});
     QVERIFY(read_safetensors_metadata(path).empty());
-    QVERIFY(read_file(path).find("__metadata__") == std::string::npos);
+    QVERIFY(umt5test::read_file(path).find("__metadata__") == std::string::npos);
     const std::string bad_utf8 = error_of([&] { write_safetensors(path, {{"ids", ids}}, {{"k", "\xff"}}); });
     QCOMPARE(bad_utf8, path.string() + ": a tensor name or metadata value is not valid UTF-8");
     QCOMPARE(read_safetensors_metadata(path).size(), size_t(0));  // the failed write left the file alone
@@ -433,7 +425,7 @@ void TestCheckpoint::hostileSafetensors() {
     QFETCH(QByteArray, bytes);
     QFETCH(QString, reason);
     const fs::path path = fs::path(temp_.path().toStdString()) / "hostile.safetensors";
-    write_file(path, bytes.toStdString());
+    umt5test::write_file(path, bytes.toStdString());
     const std::string message = error_of([&] { Checkpoint::open_file(path); });
     QVERIFY2(message.rfind(path.string() + ": ", 0) == 0, message.c_str());  // names the file first
     QVERIFY2(message.find(reason.toStdString()) != std::string::npos, message.c_str());
@@ -510,7 +502,7 @@ void TestCheckpoint::hostilePytorch() {
     entries.erase(drop.toStdString());
     if (truncate < 0) entries["archive/byteorder"] = "big";
     write_zip(path, entries);
-    if (truncate > 0) write_file(path, read_file(path).substr(0, static_cast<size_t>(truncate)));
+    if (truncate > 0) umt5test::write_file(path, umt5test::read_file(path).substr(0, static_cast<size_t>(truncate)));
 
     const std::string message = error_of([&] { Checkpoint::open_file(path); });
     QVERIFY2(message.rfind(path.string() + ": ", 0) == 0, message.c_str());
@@ -543,7 +535,7 @@ void TestCheckpoint::hostileIndex() {
     write_safetensors(dir / "shard-1.safetensors", {{"w", Tensor({2}, DType::F32)}});
     write_safetensors(dir.parent_path() / "model.safetensors", {{"w", Tensor({2}, DType::F32)}});
     const fs::path index_path = dir / "model.safetensors.index.json";
-    write_file(index_path, index.toStdString());
+    umt5test::write_file(index_path, index.toStdString());
     const std::string message = error_of([&] { Checkpoint::open(dir); });
     QVERIFY2(message.rfind(index_path.string() + ": ", 0) == 0, message.c_str());
     QVERIFY2(message.find(reason.toStdString()) != std::string::npos, message.c_str());

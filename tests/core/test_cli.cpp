@@ -14,21 +14,8 @@
 
 namespace {
 
-struct Run {
-    int exit_code;
-    QString out;
-    QString err;
-};
 
-Run run_tool(const QStringList& args) {
-    QProcess process;
-    process.start(umt5test::cli_path(), args);
-    process.waitForFinished(300000);
-    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
-}
-
-QJsonObject json_of(const Run& run) { return QJsonDocument::fromJson(run.out.toUtf8()).object(); }
+QJsonObject json_of(const umt5test::ToolRun& run) { return QJsonDocument::fromJson(run.out.toUtf8()).object(); }
 
 QList<int> ids(const QJsonValue& value) {
     QList<int> out;
@@ -47,10 +34,10 @@ private slots:
     void initTestCase() { QVERIFY(dir_.isValid()); }
 
     void versionAndHelp() {
-        const Run version = run_tool({"--version"});
+        const umt5test::ToolRun version = umt5test::run_tool({"--version"});
         QCOMPARE(version.exit_code, 0);
         QVERIFY(version.out.startsWith("umt5 "));
-        const Run help = run_tool({"--help"});
+        const umt5test::ToolRun help = umt5test::run_tool({"--help"});
         QCOMPARE(help.exit_code, 0);
         for (const char* command : {"generate", "continue", "score"}) QVERIFY(help.out.contains(command));
     }
@@ -64,7 +51,7 @@ private slots:
     void translatesWithTheEmbeddedModel() {
         QFETCH(QString, prompt);
         QFETCH(QString, expected);
-        const Run run = run_tool({"generate", "--prompt", prompt});
+        const umt5test::ToolRun run = umt5test::run_tool({"generate", "--prompt", prompt});
         QCOMPARE(run.exit_code, 0);
         QCOMPARE(run.out.trimmed(), expected);
     }
@@ -72,8 +59,8 @@ private slots:
     void jsonOutputWithAndWithoutCache() {
         const QStringList args{"generate", "--prompt", "translate English to French: Number of columns", "--json",
                                "--max-new-tokens", "12", "--ignore-eos"};
-        const QJsonObject on = json_of(run_tool(args));
-        const QJsonObject off = json_of(run_tool(args + QStringList{"--no-cache"}));
+        const QJsonObject on = json_of(umt5test::run_tool(args));
+        const QJsonObject off = json_of(umt5test::run_tool(args + QStringList{"--no-cache"}));
         for (const QJsonObject& o : {on, off}) {
             for (const char* key : {"prompt_ids", "output_ids", "text", "cache", "stats"}) QVERIFY2(o.contains(key), key);
             const QJsonObject stats = o["stats"].toObject();
@@ -95,12 +82,12 @@ private slots:
         const QString session = dir_.filePath("cli.umt5session");
         const QString prompt = "translate English to Spanish: Save changes before closing?";
         const QJsonObject whole =
-            json_of(run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "14", "--ignore-eos"}));
-        const Run first = run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "6", "--ignore-eos",
+            json_of(umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "14", "--ignore-eos"}));
+        const umt5test::ToolRun first = umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "6", "--ignore-eos",
                                 "--session", session});
         QCOMPARE(first.exit_code, 0);
         QVERIFY(QFile::exists(session));
-        const Run more = run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "8", "--ignore-eos"});
+        const umt5test::ToolRun more = umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "8", "--ignore-eos"});
         QCOMPARE(more.exit_code, 0);
         const QJsonObject continued = json_of(more);
         QCOMPARE(ids(continued["output_ids"]), ids(whole["output_ids"]));
@@ -118,7 +105,7 @@ private slots:
         for (int i = 0; i < 10; ++i) input_ids << QString::number(input.data<int32_t>()[i]);
         for (int i = 0; i < 5; ++i) decoder_ids << QString::number(generated.data<int32_t>()[i]);
         const QString out = dir_.filePath("score.safetensors");
-        const Run run = run_tool({"score", "--model", QString::fromStdString(umt5test::tiny_a_dir().string()),
+        const umt5test::ToolRun run = umt5test::run_tool({"score", "--model", QString::fromStdString(umt5test::tiny_a_dir().string()),
                               "--input-ids", input_ids.join(','), "--decoder-ids", decoder_ids.join(','), "--out", out});
         QCOMPARE(run.exit_code, 0);
         const umt5::Checkpoint scored = umt5::Checkpoint::open_file(out.toStdString());
@@ -148,7 +135,7 @@ private slots:
     void errorsAreOneLine() {
         QFETCH(QStringList, args);
         QFETCH(QString, message);
-        const Run run = run_tool(args);
+        const umt5test::ToolRun run = umt5test::run_tool(args);
         QVERIFY(run.exit_code != 0);
         QVERIFY2(run.err.startsWith(message) || run.err.contains(message), qPrintable(run.err));
         QCOMPARE(run.err.trimmed().count('\n'), 0);
@@ -166,7 +153,7 @@ private slots:
 
     void longPromptIsRefusedClearly() {
         const QString prompt = QString("word ").repeated(20000);
-        const Run run = run_tool({"generate", "--prompt", prompt});
+        const umt5test::ToolRun run = umt5test::run_tool({"generate", "--prompt", prompt});
         QCOMPARE(run.exit_code, 1);
         QVERIFY2(run.err.contains("tokens long; the limit is 2048"), qPrintable(run.err));
     }

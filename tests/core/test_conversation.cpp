@@ -21,15 +21,7 @@ std::vector<int> one_run(const Model& model, const std::string& prompt, const Ge
     return generate(model, prompt, options).output_ids;
 }
 
-std::string read_bytes(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 const char* kPrompt = "translate English to German: Save the file";
 
@@ -300,7 +292,7 @@ private slots:
         conversation.submit(*tiny_b_, kPrompt, greedy(6));
         const auto path = temp("damaged.umt5session");
         conversation.save(path, tiny_b_.get(), true);
-        std::string bytes = read_bytes(path);
+        std::string bytes = umt5test::read_file(path);
         uint64_t header = 0;
         std::memcpy(&header, bytes.data(), 8);
         if (damage == "truncate-data") bytes.resize(8 + header + 100);
@@ -321,7 +313,7 @@ private slots:
             }
             return;
         }
-        write_bytes(path, bytes);
+        umt5test::write_file(path, bytes);
         if (transcriptRecovered) {
             std::string warning;
             const Conversation loaded = Conversation::load(path, tiny_b_.get(), &warning);
@@ -339,7 +331,7 @@ private slots:
                 QVERIFY(what.find('\n') == std::string::npos);
             }
         }
-        QCOMPARE(read_bytes(path), bytes);  // a failed or partial load never rewrites the file
+        QCOMPARE(umt5test::read_file(path), bytes);  // a failed or partial load never rewrites the file
     }
 
     void manyConversationsAlive() {

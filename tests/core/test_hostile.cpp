@@ -22,15 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-void write_bytes(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // The message of the umt5::Error `f` throws, or "(no error)".
 template <typename F> std::string error_of(F&& f) {
@@ -131,7 +123,7 @@ void TestHostile::jsonNumberOverflow() {
         error = error_of([&] { Checkpoint::from_safetensors_bytes(bytes + header + "abcd", "mem"); });
     } else if (kind == "index") {
         const fs::path index = fs::path(temp_.path().toStdString()) / "overflow.safetensors.index.json";
-        write_bytes(index, R"({"weight_map": {"x": "a.safetensors"}, "metadata": {"total_size": 1e400}})");
+        umt5test::write_file(index, R"({"weight_map": {"x": "a.safetensors"}, "metadata": {"total_size": 1e400}})");
         error = error_of([&] { Checkpoint::open_file(index); });
         want.replace(want.find("INDEX"), 5, index.string());
     } else {
@@ -145,7 +137,7 @@ void TestHostile::jsonNumberOverflow() {
 void TestHostile::pathsTooLong() {
     const fs::path index = fs::path(temp_.path().toStdString()) / "long.safetensors.index.json";
     const std::string shard = std::string(300, 'G') + ".safetensors";
-    write_bytes(index, R"({"weight_map": {"x": ")" + shard + R"("}})");
+    umt5test::write_file(index, R"({"weight_map": {"x": ")" + shard + R"("}})");
     QCOMPARE(QString::fromStdString(error_of([&] { Checkpoint::open_file(index); })),
              QString::fromStdString(index.string() + ": shard \"" + shard +
                                     "\" of tensor x is not a plain file name in the model directory"));
@@ -247,16 +239,16 @@ void TestHostile::modelDirectory() {
     QFETCH(QString, expected);
     const fs::path dir = tiny_a_copy(damage);
     const std::string d = damage.toStdString();
-    std::string config = read_bytes(dir / "config.json");
+    std::string config = umt5test::read_file(dir / "config.json");
     if (d.rfind("vocab-", 0) == 0) {
         config = replace_once(config, "\"vocab_size\": 3072", "\"vocab_size\": " + d.substr(6));
-        write_bytes(dir / "config.json", config);
+        umt5test::write_file(dir / "config.json", config);
     }
-    const std::string spiece = read_bytes(dir / "spiece.model");
+    const std::string spiece = umt5test::read_file(dir / "spiece.model");
     if (d == "no-spiece") fs::remove(dir / "spiece.model");
-    if (d == "empty-spiece") write_bytes(dir / "spiece.model", "");
-    if (d == "garbage-spiece") write_bytes(dir / "spiece.model", std::string(4096, '\xa7'));
-    if (d == "truncated-spiece") write_bytes(dir / "spiece.model", spiece.substr(0, spiece.size() / 3));
+    if (d == "empty-spiece") umt5test::write_file(dir / "spiece.model", "");
+    if (d == "garbage-spiece") umt5test::write_file(dir / "spiece.model", std::string(4096, '\xa7'));
+    if (d == "truncated-spiece") umt5test::write_file(dir / "spiece.model", spiece.substr(0, spiece.size() / 3));
     if (d == "dir-spiece") {
         fs::remove(dir / "spiece.model");
         fs::create_directory(dir / "spiece.model");
@@ -272,7 +264,7 @@ void TestHostile::modelDirectory() {
 // A configuration whose weights would need about 3.7 TiB, next to tiny files: refused before allocating anything.
 void TestHostile::weightsTooLargeForMemory() {
     const fs::path dir = tiny_a_copy("too-large");
-    write_bytes(dir / "config.json", R"({"vocab_size": 4000000, "d_model": 65536, "num_heads": 16, "d_kv": 4096,
+    umt5test::write_file(dir / "config.json", R"({"vocab_size": 4000000, "d_model": 65536, "num_heads": 16, "d_kv": 4096,
         "d_ff": 262144, "num_layers": 4, "feed_forward_proj": "gated-gelu"})");
     const std::string error = error_of([&] { Model::load(dir); });
     // F32 floats as Model::load counts them: tied embeddings (no lm_head.weight), 4 + 4 layers, inner_dim 65536.
@@ -329,7 +321,7 @@ void TestHostile::weightFileTruncatedAfterOpen() {
     const fs::path file = dir / "model.safetensors";
     const Checkpoint ck = Checkpoint::open(dir);
     const Tensor before = ck.get_f32("shared.weight");
-    fs::resize_file(file, 8 + header_length(read_bytes(file)) + 1000);
+    fs::resize_file(file, 8 + header_length(umt5test::read_file(file)) + 1000);
     QCOMPARE(QString::fromStdString(error_of([&] { ck.get_f32("shared.weight"); })),
              QString::fromStdString(file.string() +
                                     ": tensor shared.weight cannot be read (the file is shorter than when it was "
@@ -437,7 +429,7 @@ void TestHostile::sessions() {
     options.max_new_tokens = 3;
     conversation.submit(*model_, "Hello world", options);
     conversation.save(path, model_.get(), true);
-    std::string bytes = read_bytes(path);
+    std::string bytes = umt5test::read_file(path);
     const uint64_t header = header_length(bytes);
     const auto prompt_rows = conversation.turns().back().prompt_ids.size();
 
@@ -453,7 +445,7 @@ void TestHostile::sessions() {
         bytes = replace_once(bytes, "\\\"layers\\\":2,\\\"model_config\\\"", "\\\"layers\\\":2e0,\\\"model_conf\\\"");
     if (d == "layers") bytes = replace_once(bytes, "\\\"layers\\\":2", "\\\"layers\\\":3");
     if (d == "cache-json") bytes = replace_once(bytes, "\"cache\":\"{", "\"cache\":\"x");
-    write_bytes(path, bytes);
+    umt5test::write_file(path, bytes);
 
     std::string want = expected.toStdString();
     if (want.find("FILE") != std::string::npos) want.replace(want.find("FILE"), 4, path.string());
@@ -470,7 +462,7 @@ void TestHostile::sessions() {
         QCOMPARE(QString::fromStdString(error_of([&] { Conversation::load(path, model_.get()); })),
                  QString::fromStdString(want));
     }
-    QCOMPARE(read_bytes(path), bytes);  // a failed load never modifies the file
+    QCOMPARE(umt5test::read_file(path), bytes);  // a failed load never modifies the file
 }
 
 QTEST_GUILESS_MAIN(TestHostile)

@@ -30,15 +30,7 @@ const fs::path kGoldenDir = umt5test::data_dir() / "transcripts";
 const fs::path kSchema = umt5test::data_dir().parent_path().parent_path() / "docs" / "transcript.schema.json";
 const fs::path kValidator = umt5test::data_dir().parent_path() / "validate_schema.py";
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-void write_file(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 template <typename F> std::string error_of(F&& f) {
     try {
@@ -157,19 +149,6 @@ std::string html_unescaped(std::string text) {
     return text;
 }
 
-struct Run {
-    int exit_code;
-    QString out;
-    QString err;
-};
-
-Run run_tool(const QStringList& args) {
-    QProcess process;
-    process.start(umt5test::cli_path(), args);
-    process.waitForFinished(300000);
-    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
-            QString::fromUtf8(process.readAllStandardOutput()), QString::fromUtf8(process.readAllStandardError())};
-}
 
 QString q(const fs::path& path) { return QString::fromStdString(path.string()); }
 
@@ -273,18 +252,18 @@ private slots:
         if (name.ends_with(".html")) actual = export_html(conversation, info);
         if (name.ends_with(".json")) actual = export_json(conversation, info);
         const fs::path golden = kGoldenDir / name;
-        if (qEnvironmentVariableIsSet("UMT5_UPDATE_GOLDEN")) write_file(golden, actual);
+        if (qEnvironmentVariableIsSet("UMT5_UPDATE_GOLDEN")) umt5test::write_file(golden, actual);
         QVERIFY2(fs::exists(golden), golden.c_str());
-        const std::string expected = read_file(golden);
+        const std::string expected = umt5test::read_file(golden);
         if (actual != expected) {
             const fs::path dump = fs::temp_directory_path() / ("actual-" + name);
-            write_file(dump, actual);
+            umt5test::write_file(dump, actual);
             QFAIL(qPrintable(QString("%1 differs from the export; see %2").arg(q(golden), q(dump))));
         }
     }
 
     void goldenHtmlIsSelfContained() {
-        const std::string html = read_file(kGoldenDir / "conversation.html");
+        const std::string html = umt5test::read_file(kGoldenDir / "conversation.html");
         QVERIFY(html.find("<meta charset=\"utf-8\">") != std::string::npos);
         QVERIFY(html.find("@media (prefers-color-scheme: dark)") != std::string::npos);
         QCOMPARE(std::count(html.begin(), html.end(), '\n') > 0, true);
@@ -297,7 +276,7 @@ private slots:
     }
 
     void goldenJsonImports() {
-        const Conversation imported = import_json(read_file(kGoldenDir / "conversation.json"), "conversation.json");
+        const Conversation imported = import_json(umt5test::read_file(kGoldenDir / "conversation.json"), "conversation.json");
         QCOMPARE(imported.to_json(), golden_conversation().to_json());
     }
 
@@ -318,7 +297,7 @@ private slots:
     void schemaRejects() {
         QFETCH(QString, pointer);
         QFETCH(QString, value);
-        json document = json::parse(read_file(kGoldenDir / "conversation.json"));
+        json document = json::parse(umt5test::read_file(kGoldenDir / "conversation.json"));
         if (!pointer.isEmpty()) document[json::json_pointer(pointer.toStdString())] = json::parse(value.toStdString());
         int code = -1;
         const QString report = schema_errors(document.dump(), &code);
@@ -377,7 +356,7 @@ private slots:
         QFETCH(QString, error);
         std::string text = value.toStdString();
         if (!pointer.isEmpty()) {
-            json document = json::parse(read_file(kGoldenDir / "conversation.json"));
+            json document = json::parse(umt5test::read_file(kGoldenDir / "conversation.json"));
             document[json::json_pointer(pointer.toStdString())] = json::parse(value.toStdString());
             text = document.dump();
         }
@@ -395,7 +374,7 @@ private slots:
     }
     void missingFieldsAreNamed() {
         QFETCH(QString, pointer);
-        json document = json::parse(read_file(kGoldenDir / "conversation.json"));
+        json document = json::parse(umt5test::read_file(kGoldenDir / "conversation.json"));
         const json::json_pointer at(pointer.toStdString());
         document[at.parent_pointer()].erase(at.back());
         QString expected = pointer.mid(1).replace('/', '.');
@@ -408,9 +387,9 @@ private slots:
         QTemporaryDir dir;
         const fs::path path = fs::path(dir.path().toStdString()) / "out.md";
         write_file_atomically(path, "first");
-        QCOMPARE(read_file(path), std::string("first"));
+        QCOMPARE(umt5test::read_file(path), std::string("first"));
         write_file_atomically(path, std::string(100000, 'x'));
-        QCOMPARE(read_file(path), std::string(100000, 'x'));
+        QCOMPARE(umt5test::read_file(path), std::string(100000, 'x'));
         QCOMPARE(names_in(path.parent_path()), std::vector<std::string>{"out.md"});
         QCOMPARE(fs::status(path).permissions() & fs::perms::others_write, fs::perms::none);
     }
@@ -426,14 +405,14 @@ private slots:
         QTemporaryDir dir;
         const fs::path root(dir.path().toStdString());
         const fs::path old_file = root / "transcript.md";
-        write_file(old_file, "old content");
+        umt5test::write_file(old_file, "old content");
         std::string error;
         if (scenario == "directory") {
             fs::create_directory(root / "taken");
-            write_file(root / "taken" / "inside", "keep");
+            umt5test::write_file(root / "taken" / "inside", "keep");
             error = error_of([&] { write_file_atomically(root / "taken", "new"); });
             QVERIFY(error.starts_with((root / "taken").string() + ": cannot replace the file: "));
-            QCOMPARE(read_file(root / "taken" / "inside"), std::string("keep"));
+            QCOMPARE(umt5test::read_file(root / "taken" / "inside"), std::string("keep"));
         } else if (scenario == "missing") {
             error = error_of([&] { write_file_atomically(root / "nowhere" / "transcript.md", "new"); });
             QCOMPARE(error, (root / "nowhere" / "transcript.md").string() + ": cannot write: No such file or directory");
@@ -450,7 +429,7 @@ private slots:
             std::signal(SIGXFSZ, previous);
             QCOMPARE(error, old_file.string() + ": cannot write: File too large");
         }
-        QCOMPARE(read_file(old_file), std::string("old content"));
+        QCOMPARE(umt5test::read_file(old_file), std::string("old content"));
         // No temporary file is left behind.
         std::vector<std::string> expected{"transcript.md"};
         if (scenario == "directory") expected.insert(expected.begin(), "taken");
@@ -479,10 +458,10 @@ private slots:
         const Conversation conversation = golden_conversation();
         conversation.save(root / "c.umt5session", nullptr, false);
         const fs::path out = root / ("c." + format.toStdString());
-        const Run run = run_tool({"export", "--session", q(root / "c.umt5session"), "--format", format, "--out", q(out)});
+        const umt5test::ToolRun run = umt5test::run_tool({"export", "--session", q(root / "c.umt5session"), "--format", format, "--out", q(out)});
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
         QCOMPARE(run.err, QString());
-        const std::string bytes = read_file(out);
+        const std::string bytes = umt5test::read_file(out);
         TranscriptInfo info;  // no model: the session has no cache to name one
         if (format == "pdf") {
             QVERIFY(bytes.starts_with("%PDF-"));
@@ -516,11 +495,11 @@ private slots:
         QTemporaryDir dir;
         const fs::path root(dir.path().toStdString());
         golden_conversation().save(root / "c.umt5session", nullptr, false);
-        const Run run = run_tool({"export", "--session", q(root / "c.umt5session"), "--format", "json", "--out",
+        const umt5test::ToolRun run = umt5test::run_tool({"export", "--session", q(root / "c.umt5session"), "--format", "json", "--out",
                                   q(root / "c.json"), "--model", q(umt5test::tiny_a_dir())});
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
         const auto model = Model::load(umt5test::tiny_a_dir());
-        const json document = json::parse(read_file(root / "c.json"));
+        const json document = json::parse(umt5test::read_file(root / "c.json"));
         QCOMPARE(document["model"]["identity"].get<std::string>(), model->identity());
         QCOMPARE(document["model"]["config"].get<std::string>(), model->config().canonical());
         QCOMPARE(document["model"]["name"].get<std::string>(), std::string("umt5-tiny-a"));
@@ -530,7 +509,7 @@ private slots:
         QTemporaryDir dir;
         const fs::path root(dir.path().toStdString());
         golden_conversation().save(root / "c.umt5session", nullptr, false);
-        const Run run = run_tool({"export", "--session", q(root / "c.umt5session"), "--format", "md", "--out",
+        const umt5test::ToolRun run = umt5test::run_tool({"export", "--session", q(root / "c.umt5session"), "--format", "md", "--out",
                                   q(root / "missing" / "c.md")});
         QCOMPARE(run.exit_code, 1);
         QCOMPARE(run.err, "umt5: error: " + q(root / "missing" / "c.md") + ": cannot write: No such file or directory\n");
@@ -541,16 +520,16 @@ private slots:
         QTemporaryDir dir;
         const fs::path root(dir.path().toStdString());
         const fs::path json_path = root / "in.json";
-        write_file(json_path, read_file(kGoldenDir / "conversation.json"));
+        umt5test::write_file(json_path, umt5test::read_file(kGoldenDir / "conversation.json"));
         const fs::path session = root / "out.umt5session";
-        Run run = run_tool({"import", "--in", q(json_path), "--session", q(session)});
+        umt5test::ToolRun run = umt5test::run_tool({"import", "--in", q(json_path), "--session", q(session)});
         QVERIFY2(run.exit_code == 0, qPrintable(run.err));
         QCOMPARE(Conversation::load(session, nullptr).to_json(), golden_conversation().to_json());
         // An existing session is replaced only on request.
-        run = run_tool({"import", "--in", q(json_path), "--session", q(session)});
+        run = umt5test::run_tool({"import", "--in", q(json_path), "--session", q(session)});
         QCOMPARE(run.exit_code, 1);
         QCOMPARE(run.err, "umt5: error: " + q(session) + " exists; add --force to replace it\n");
-        run = run_tool({"import", "--in", q(json_path), "--session", q(session), "--force"});
+        run = umt5test::run_tool({"import", "--in", q(json_path), "--session", q(session), "--force"});
         QCOMPARE(run.exit_code, 0);
     }
 
@@ -570,12 +549,12 @@ private slots:
         const fs::path root(dir.path().toStdString());
         const fs::path session = root / "keep.umt5session";
         golden_conversation().save(session, nullptr, false);
-        const std::string before = read_file(session);
-        write_file(root / "bad.json", content.toStdString());
-        const Run run = run_tool({"import", "--in", q(root / "bad.json"), "--session", q(session), "--force"});
+        const std::string before = umt5test::read_file(session);
+        umt5test::write_file(root / "bad.json", content.toStdString());
+        const umt5test::ToolRun run = umt5test::run_tool({"import", "--in", q(root / "bad.json"), "--session", q(session), "--force"});
         QCOMPARE(run.exit_code, 1);
         QCOMPARE(run.err, "umt5: error: " + q(root / "bad.json") + ": " + error + "\n");
-        QCOMPARE(read_file(session), before);
+        QCOMPARE(umt5test::read_file(session), before);
         QCOMPARE(names_in(root), (std::vector<std::string>{"bad.json", "keep.umt5session"}));
     }
 };
