@@ -1,6 +1,7 @@
 #include "app/cli.h"
 
 #include <cstdio>
+#include <iostream>
 #include <map>
 
 #include "core/error.h"
@@ -62,6 +63,21 @@ nlohmann::ordered_json result_json(const GenerationResult& result, const Generat
             {"cache", options.use_cache},
             {"finish", finish_reason_name(result.finish)},
             {"stats", stats_json(result.stats)}};
+}
+
+void print_result(const GenerationResult& result, const GenerationOptions& options, bool json) {
+    if (json)
+        std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << std::endl;
+    else
+        std::fputc('\n', stdout);
+}
+
+Conversation load_session(const std::string& path, const Model& model) {
+    std::string warning;
+    Conversation conversation = Conversation::load(path, &model, &warning);
+    if (!warning.empty()) std::fprintf(stderr, "umt5: warning: %s\n", warning.c_str());
+    return conversation;
 }
 
 int run(int argc, char** argv) {

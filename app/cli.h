@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/conversation.h"
 #include "core/generation.h"
 #include "core/model.h"
 
@@ -38,6 +39,10 @@ struct GenerationArgs {
 TokenCallback stdout_printer(bool quiet);
 // The --json object of generate and continue: prompt_ids, output_ids, text, cache, finish, stats.
 nlohmann::ordered_json result_json(const GenerationResult& result, const GenerationOptions& options);
+// Ends generate/continue output: the --json object, or the newline after the streamed text.
+void print_result(const GenerationResult& result, const GenerationOptions& options, bool json);
+// Loads a conversation file for `model`; a saved cache it cannot use is dropped with a warning on stderr.
+Conversation load_session(const std::string& path, const Model& model);
 
 // Subcommand registrations.
 Action add_generate(CLI::App& app);

@@ -27,17 +27,11 @@ Action add_continue(CLI::App& app) {
     return [args]() -> int {
         const GenerationOptions options = args->generation.resolve();
         const auto model = args->model.load();
-        std::string warning;
-        Conversation conversation = Conversation::load(args->session, model.get(), &warning);
-        if (!warning.empty()) std::fprintf(stderr, "umt5: warning: %s\n", warning.c_str());
+        Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
         conversation.save(args->session, model.get(), !args->session_without_cache);
-        if (args->json)
-            std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                      << std::endl;
-        else
-            std::fputc('\n', stdout);
+        print_result(result, options, args->json);
         return 0;
     };
 }

@@ -40,20 +40,12 @@ Action add_generate(CLI::App& app) {
             result = generate(*model, args->prompt, options, print_token);
         } else {
             Conversation conversation;
-            if (std::filesystem::exists(args->session)) {
-                std::string warning;
-                conversation = Conversation::load(args->session, model.get(), &warning);
-                if (!warning.empty()) std::fprintf(stderr, "umt5: warning: %s\n", warning.c_str());
-            }
+            if (std::filesystem::exists(args->session)) conversation = load_session(args->session, *model);
             if (args->carry_context) conversation.set_carry_context(true);
             result = conversation.submit(*model, args->prompt, options, print_token);
             conversation.save(args->session, model.get(), !args->session_without_cache);
         }
-        if (args->json)
-            std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                      << std::endl;
-        else
-            std::fputc('\n', stdout);
+        print_result(result, options, args->json);
         return 0;
     };
 }
