@@ -3,7 +3,7 @@
 // with format tag `ba`; at construction it is reordered once into the layout oneDNN's matmul prefers (on AVX-512
 // a blocked one), because a matmul given the plain layout repacks the whole matrix on every call, which made
 // single-row decoder steps several times slower. One primitive per row bucket (M = 1 for decoder steps; longer inputs
-// rounded up to a multiple of 16 or 64 and padded) is created on first use and reused.
+// rounded up to a multiple of 8, or of 64 above 128 rows, and padded) is created on first use and reused.
 #include <map>
 #include <mutex>
 #include <string>

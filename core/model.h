@@ -72,6 +72,8 @@ public:
 
 private:
     Model() = default;
+    // Runs a short input through the encoder and one decoder step, so that the kernels are generated at load.
+    void warm_up() const;
 
     std::filesystem::path dir_;
     ModelConfig config_;

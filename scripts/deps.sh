@@ -7,6 +7,8 @@ PACKAGES=(
   qt6-base-dev qt6-charts-dev qt6-tools-dev libqt6svg6 qt6-l10n-tools
   libgl1-mesa-dev libxkbcommon-dev
   libdnnl-dev libsentencepiece-dev libzip-dev nlohmann-json3-dev libcli11-dev
+  # bench/micro: the layer microbenchmarks (Google Benchmark).
+  libbenchmark-dev
   # libzip's CMake package refers to its command-line tools; without them find_package(libzip) fails.
   zipcmp zipmerge ziptool
   xvfb xauth

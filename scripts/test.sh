@@ -54,7 +54,7 @@ if ((DEPS)); then
 fi
 
 stage "Release build (build/)"
-if configure build Release && cmake --build build -j "$JOBS"; then
+if configure build Release -DUMT5_BUILD_BENCH=ON && cmake --build build -j "$JOBS"; then
   stage "ctest (build/)"
   ctest --test-dir build --output-on-failure "${EXTRA_CTEST[@]}" || fail "ctest (Release)"
   stage "Debian package (build/)"
