@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace umt5 {
 
@@ -52,6 +53,39 @@ int64_t row_bucket(int64_t m) {
     const int64_t step = m <= 128 ? 8 : 64;
     return (m + step - 1) / step * step;
 }
+// The per-call activation conversions, written so the compiler vectorizes them (`omp simd`; no libm calls).
+
+// Largest |x[i]|.
+float max_abs(const float* x, int64_t n) {
+    float result = 0;
+#pragma omp simd reduction(max : result)
+    for (int64_t i = 0; i < n; ++i) result = std::max(result, std::fabs(x[i]));
+    return result;
+}
+
+// q[i] = round-to-nearest-even(clamp(x[i] * inverse_scale, -127, 127)), as std::lrint would round.
+void quantize_s8(const float* x, int64_t n, float inverse_scale, int8_t* q) {
+    // Adding and subtracting 1.5 * 2^23 rounds |v| <= 2^22 to an integer in the current (nearest-even) mode.
+    constexpr float kRound = 12582912.0f;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = std::clamp(x[i] * inverse_scale, -127.0f, 127.0f);
+        q[i] = static_cast<int8_t>(static_cast<int>((v + kRound) - kRound));
+    }
+}
+
+// y[i] = bfloat16(x[i]), rounded to nearest even; NaN stays a quiet NaN (as f32_to_bf16).
+void convert_to_bf16(const float* x, int64_t n, uint16_t* y) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &x[i], 4);
+        const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+        const uint32_t quiet_nan = (bits >> 16) | 0x40u;
+        y[i] = static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+    }
+}
+
 ConversionScratch& conversion_scratch() {
     thread_local ConversionScratch scratch;
     return scratch;
@@ -179,7 +213,7 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
         source = scratch.padded_source.data();
     } else if (precision_ == Precision::BF16) {
         if (scratch.bf16.size() < padded_count) scratch.bf16.resize(padded_count);
-        for (size_t i = 0; i < count; ++i) scratch.bf16[i] = f32_to_bf16(x[i]);
+        convert_to_bf16(x, static_cast<int64_t>(count), scratch.bf16.data());
         std::fill(scratch.bf16.begin() + static_cast<std::ptrdiff_t>(count),
                   scratch.bf16.begin() + static_cast<std::ptrdiff_t>(padded_count), uint16_t{0});
         source = scratch.bf16.data();
@@ -191,14 +225,10 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
         if (scratch.row_scales.size() < static_cast<size_t>(m)) scratch.row_scales.resize(static_cast<size_t>(m));
         for (int64_t r = 0; r < m; ++r) {
             const float* row = x + r * in_;
-            float max_abs = 0;
-            for (int64_t k = 0; k < in_; ++k) max_abs = std::max(max_abs, std::fabs(row[k]));
-            const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+            const float largest = max_abs(row, in_);
+            const float scale = largest > 0 ? largest / 127.0f : 1.0f;
             scratch.row_scales[static_cast<size_t>(r)] = scale;
-            const float inverse = 1.0f / scale;
-            int8_t* q = scratch.int8.data() + r * in_;
-            for (int64_t k = 0; k < in_; ++k)
-                q[k] = static_cast<int8_t>(std::lrint(std::clamp(row[k] * inverse, -127.0f, 127.0f)));
+            quantize_s8(row, in_, 1.0f / scale, scratch.int8.data() + r * in_);
         }
         source = scratch.int8.data();
     }
@@ -234,10 +264,13 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
             const float scale = scratch.row_scales[static_cast<size_t>(r)];
             const float* p = product + r * out_;
             float* out = y + r * out_;
-            if (accumulate)
+            if (accumulate) {
+#pragma omp simd
                 for (int64_t i = 0; i < out_; ++i) out[i] += scale * weight_scale[i] * p[i];
-            else
+            } else {
+#pragma omp simd
                 for (int64_t i = 0; i < out_; ++i) out[i] = scale * weight_scale[i] * p[i];
+            }
             switch (activation_) {
             case Activation::None: break;
             case Activation::GeluTanh: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_tanh(out[i]); break;

@@ -79,13 +79,14 @@ int Sampler::next(float* logits, int64_t vocab, const std::vector<int>& previous
 }
 
 int Sampler::greedy(const float* logits, int64_t vocab) const {
-    int best = -1;
-    for (int id = 0; id < vocab; ++id) {
-        if (std::isnan(logits[id])) continue;
-        if (best < 0 || logits[id] > logits[best]) best = id;  // strict: ties keep the lower id
-    }
-    if (best < 0) throw Error("every logit is NaN");
-    return best;
+    // The largest value first (a vectorized pass; NaN never compares greater), then its lowest id, so ties keep
+    // the lower id. If every logit is -inf, the first one that is not NaN wins.
+    float largest = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : largest)
+    for (int64_t id = 0; id < vocab; ++id) largest = logits[id] > largest ? logits[id] : largest;
+    for (int64_t id = 0; id < vocab; ++id)
+        if (logits[id] == largest) return static_cast<int>(id);
+    throw Error("every logit is NaN");
 }
 
 int Sampler::sample(float* logits, int64_t vocab) {

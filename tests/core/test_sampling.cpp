@@ -55,6 +55,7 @@ private slots:
         QTest::newRow("max last") << QList<float>{-3.0f, -2.0f, -1.0f} << 2;
         QTest::newRow("NaN ignored") << QList<float>{kNaN, 1.0f, 1.0f} << 1;
         QTest::newRow("-inf") << QList<float>{-kInf, -30.0f} << 1;
+        QTest::newRow("all -inf after NaN") << QList<float>{kNaN, -kInf, -kInf} << 1;
         QTest::newRow("+inf") << QList<float>{5.0f, kInf, kInf} << 1;
     }
     void greedy() {
