@@ -21,9 +21,10 @@ nlohmann::json mode_json(const BenchmarkModeResult& mode) {
 }
 
 void print_table(const BenchmarkResult& r, const Model& model, int threads) {
-    std::printf("model %s, prompt %d tokens, %d new tokens forced, %d run%s per mode (alternating), %d thread%s\n\n",
-                model.name().c_str(), r.prompt_tokens, r.new_tokens, r.repeat, r.repeat == 1 ? "" : "s", threads,
-                threads == 1 ? "" : "s");
+    std::printf("model %s (%s), prompt %d tokens, %d new tokens forced, %d run%s per mode (alternating), %d thread%s, "
+                "%s kernels\n\n",
+                model.name().c_str(), precision_name(model.precision()), r.prompt_tokens, r.new_tokens, r.repeat,
+                r.repeat == 1 ? "" : "s", threads, threads == 1 ? "" : "s", kernel_isa().c_str());
     std::printf("%-26s %12s %12s\n", "", "cache on", "cache off");
     auto row = [](const char* label, double on, double off) { std::printf("%-26s %12.2f %12.2f\n", label, on, off); };
     row("tokens/s", r.cache_on.tokens_per_s, r.cache_off.tokens_per_s);
@@ -84,6 +85,8 @@ Action add_bench(CLI::App& app) {
                                     {"new_tokens", r.new_tokens},
                                     {"repeat", r.repeat},
                                     {"threads", threads},
+                                    {"precision", precision_name(model->precision())},
+                                    {"kernels", kernel_isa()},
                                     {"cache_on", mode_json(r.cache_on)},
                                     {"cache_off", mode_json(r.cache_off)},
                                     {"speedup", r.speedup},
