@@ -1,5 +1,6 @@
 #include "core/attention.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/ops.h"
@@ -16,7 +17,22 @@ Attention::Attention(AttentionWeights weights, const ModelConfig& config, bool b
       head_dim_(config.d_kv),
       num_buckets_(config.relative_attention_num_buckets),
       max_distance_(config.relative_attention_max_distance),
-      bidirectional_(bidirectional) {}
+      bidirectional_(bidirectional) {
+    // Buckets of every relative position in [-reach, reach]; beyond max_distance they no longer change, and
+    // positions past the table (odd configurations only) fall back to the formula.
+    if (bias_table_.empty()) return;
+    bucket_reach_ = std::max<int64_t>(max_distance_, 1) + num_buckets_;
+    bucket_table_.resize(static_cast<size_t>(2 * bucket_reach_ + 1));
+    for (int64_t rel = -bucket_reach_; rel <= bucket_reach_; ++rel)
+        bucket_table_[static_cast<size_t>(rel + bucket_reach_)] =
+            static_cast<int32_t>(relative_position_bucket(rel, bidirectional_, num_buckets_, max_distance_));
+}
+
+int64_t Attention::bucket(int64_t relative_position) const {
+    if (relative_position < -bucket_reach_ || relative_position > bucket_reach_)
+        return relative_position_bucket(relative_position, bidirectional_, num_buckets_, max_distance_);
+    return bucket_table_[static_cast<size_t>(relative_position + bucket_reach_)];
+}
 
 void Attention::append_kv(const float* x, int64_t rows, KVBuffer& kv, Workspace& ws) const {
     const int64_t inner = heads_ * head_dim_;
@@ -50,8 +66,7 @@ void Attention::attend(const float* x, int64_t rows, int64_t first_position, con
     float* bucket_of = has_bias ? ws.get(Workspace::Buckets, static_cast<size_t>(key_count - min_relative)) : nullptr;
     if (has_bias)
         for (int64_t rel = min_relative; rel < key_count; ++rel)
-            bucket_of[rel - min_relative] =
-                static_cast<float>(relative_position_bucket(rel, bidirectional_, num_buckets_, max_distance_));
+            bucket_of[rel - min_relative] = static_cast<float>(bucket(rel));
     constexpr float kMasked = -std::numeric_limits<float>::infinity();
     for (int64_t h = 0; h < heads_; ++h) {
         for (int64_t i = 0; i < rows; ++i) {

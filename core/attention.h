@@ -1,6 +1,8 @@
 #pragma once
 // umT5 multi-head attention: no 1/sqrt(d_kv) scaling; in self-attention every layer has its own relative
 // position bias table (bidirectional buckets in the encoder, causal in the decoder); cross-attention has none.
+#include <vector>
+
 #include "core/config.h"
 #include "core/kv_cache.h"
 #include "core/linear.h"
@@ -31,6 +33,9 @@ public:
                 float* residual, Workspace& ws) const;
 
 private:
+    // T5's relative position bucket of key position - query position.
+    int64_t bucket(int64_t relative_position) const;
+
     Linear q_, k_, v_, o_;
     Tensor bias_table_;  // [num_buckets, num_heads] or empty
     int64_t heads_;
@@ -38,6 +43,8 @@ private:
     int64_t num_buckets_;
     int64_t max_distance_;
     bool bidirectional_;
+    int64_t bucket_reach_ = 0;           // bucket_table_ covers relative positions [-reach, reach]
+    std::vector<int32_t> bucket_table_;  // relative position + reach -> bucket (with a bias table only)
     BatchedMatmul scores_product_{true};    // Q K^T
     BatchedMatmul context_product_{false};  // P V
 };
