@@ -1,6 +1,7 @@
 // Per-layer microbenchmarks of the decode path (Google Benchmark): every Linear shape of a umt5-small decoder step
 // at M = 1 in each precision, with the bytes of weights streamed per call reported as a rate, so the numbers can be
-// set against the machine's memory bandwidth (bench/README.md).
+// set against the machine's memory bandwidth, which BM_ReadBandwidth measures for buffers of several sizes
+// (bench/README.md).
 //
 //   build: cmake -DUMT5_BUILD_BENCH=ON ...; run: OMP_NUM_THREADS=2 bench/micro/umt5-layers-bench
 #include <benchmark/benchmark.h>
@@ -45,8 +46,31 @@ void decoder_shapes(benchmark::internal::Benchmark* b) {
         for (int64_t rows : {48, 512}) b->Args({1024, 512, precision, rows});
 }
 
+// Reads a buffer of state.range(0) MiB with every OpenMP thread (a summing loop): the bandwidth a weight-streaming
+// decoder step can hope for when its weights are about that size. Small buffers stay in the last-level cache.
+void BM_ReadBandwidth(benchmark::State& state) {
+    const auto count = static_cast<int64_t>(state.range(0)) * (1 << 20) / static_cast<int64_t>(sizeof(float));
+    std::vector<float> buffer(static_cast<size_t>(count), 1.0f);
+    const float* data = buffer.data();
+    constexpr int64_t kLanes = 64;  // independent partial sums, so the adds never wait on each other
+    for (auto _ : state) {
+        float sum = 0;
+#pragma omp parallel reduction(+ : sum)
+        {
+            float partial[kLanes] = {};
+#pragma omp for
+            for (int64_t i = 0; i < count; i += kLanes)
+                for (int64_t j = 0; j < kLanes; ++j) partial[j] += data[i + j];
+            for (float p : partial) sum += p;
+        }
+        benchmark::DoNotOptimize(sum);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * count * static_cast<int64_t>(sizeof(float)));
+}
+
 }  // namespace
 
+BENCHMARK(BM_ReadBandwidth)->ArgName("MiB")->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Arg(512)->UseRealTime();
 BENCHMARK(BM_Linear)->Apply(decoder_shapes)->ArgNames({"out", "in", "prec", "rows"})->UseRealTime();
 
 BENCHMARK_MAIN();
