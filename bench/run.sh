@@ -9,6 +9,7 @@
 #   MODELS    "demo", "small" or both ["demo small"]
 #   TOKENS    forced new tokens ["32 128 512"]
 #   THREADS   engine threads ["1 2"]
+#   PRECISIONS  umt5 weight precisions; PyTorch runs once per row, in fp32 ["fp32"]
 #   REPEAT    runs per mode; medians are reported [3]
 #   TORCH_NO_CACHE=1  also time PyTorch without its cache (slow at 512 tokens on umt5-small) [0]
 #   IDLE_PCT  before every measurement, wait until the machine was less busy than this over 2 s [25]
@@ -24,6 +25,7 @@ SMALL=${SMALL:-/tmp/umt5-small-random}
 MODELS=${MODELS:-demo small}
 TOKENS=${TOKENS:-32 128 512}
 THREADS=${THREADS:-1 2}
+PRECISIONS=${PRECISIONS:-fp32}
 REPEAT=${REPEAT:-3}
 TORCH_NO_CACHE=${TORCH_NO_CACHE:-0}
 IDLE_PCT=${IDLE_PCT:-25}
@@ -76,11 +78,13 @@ for model in $MODELS; do
     [ "$model" = small ] && dir=$SMALL
     for tokens in $TOKENS; do
         for threads in $THREADS; do
-            context=$(quiet_moment)
-            echo "$model tokens=$tokens threads=$threads umt5 $context"
-            out=$(OMP_NUM_THREADS=$threads "$UMT5" bench --model "$dir" --prompt "$PROMPT" --new-tokens "$tokens" \
-                  --repeat "$REPEAT" --threads "$threads" --json)
-            record umt5 "$context" "$out"
+            for precision in $PRECISIONS; do
+                context=$(quiet_moment)
+                echo "$model tokens=$tokens threads=$threads umt5 $precision $context"
+                out=$(OMP_NUM_THREADS=$threads "$UMT5" bench --model "$dir" --prompt "$PROMPT" --new-tokens "$tokens" \
+                      --repeat "$REPEAT" --threads "$threads" --precision "$precision" --json)
+                record umt5 "$context" "$out"
+            done
 
             context=$(quiet_moment)
             echo "$model tokens=$tokens threads=$threads pytorch $context"
