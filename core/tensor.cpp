@@ -117,6 +117,13 @@ Tensor Tensor::borrow(const void* data, Shape shape, DType dtype) {
     return t;
 }
 
+Tensor Tensor::view(const void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner) {
+    if (!owner) throw Error("a shared tensor view needs an owner");
+    Tensor t = borrow(data, std::move(shape), dtype);
+    t.owner_ = std::move(owner);
+    return t;
+}
+
 int64_t Tensor::dim(int axis) const {
     const int r = rank();
     const int a = axis < 0 ? axis + r : axis;
@@ -129,6 +136,10 @@ void Tensor::check_type(size_t element_size) const {
     if (element_size != dtype_size(dtype_))
         throw Error("tensor of dtype " + dtype_name(dtype_) + " accessed with an element of " +
                     std::to_string(element_size) + " bytes");
+}
+
+void Tensor::check_writable() const {
+    if (owner_) throw Error("tensor of shape " + shape_string(shape_) + " is a read-only view and cannot be written");
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
@@ -171,6 +182,30 @@ Tensor Tensor::to_f32() const {
         throw Error("cannot convert a " + dtype_name(dtype_) + " tensor to F32");
     }
     return out;
+}
+
+void row_to_f32(const Tensor& matrix, int64_t row, float* out) {
+    if (matrix.rank() != 2) throw Error("row lookup in a tensor of shape " + shape_string(matrix.shape()));
+    if (row < 0 || row >= matrix.dim(0))
+        throw Error("row " + std::to_string(row) + " is outside a tensor of shape " + shape_string(matrix.shape()));
+    const int64_t n = matrix.dim(1);
+    switch (matrix.dtype()) {
+    case DType::F32:
+        std::memcpy(out, matrix.data<float>() + row * n, static_cast<size_t>(n) * sizeof(float));
+        return;
+    case DType::BF16: {
+        const uint16_t* src = matrix.data<uint16_t>() + row * n;
+        for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+        return;
+    }
+    case DType::F16: {
+        const uint16_t* src = matrix.data<uint16_t>() + row * n;
+        for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(src[i]);
+        return;
+    }
+    default:
+        throw Error("row lookup in a " + dtype_name(matrix.dtype()) + " tensor (F32, F16 or BF16 expected)");
+    }
 }
 
 }  // namespace umt5

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -40,6 +43,8 @@ private slots:
     void toF32Converts();
     void shapeNumel();
     void borrowedAndOwned();
+    void sharedViewKeepsOwnerAndIsReadOnly();
+    void rowToF32();
 };
 
 void TestTensor::f16ToF32_data() {
@@ -161,6 +166,60 @@ void TestTensor::borrowedAndOwned() {
     const Tensor zeros({4}, DType::F32);
     QCOMPARE(reinterpret_cast<uintptr_t>(zeros.raw()) % 64, uintptr_t(0));
     QCOMPARE(zeros.data<float>()[3], 0.0f);
+}
+
+void TestTensor::sharedViewKeepsOwnerAndIsReadOnly() {
+    std::weak_ptr<const void> watch;
+    Tensor view;
+    {
+        auto values = std::make_shared<std::vector<float>>(std::vector<float>{1, 2, 3, 4, 5, 6});
+        watch = values;
+        view = Tensor::view(values->data(), {2, 3}, DType::F32, values);
+    }
+    QVERIFY(!watch.expired());  // the view holds the owner
+    QVERIFY(view.is_shared_view());
+    QVERIFY(!view.owns_storage());
+    const Tensor reshaped = view.reshaped({3, 2});
+    QVERIFY(reshaped.is_shared_view());
+    QCOMPARE(std::as_const(view).data<float>()[5], 6.0f);
+    // The memory may be a read-only mapping: the mutable accessors refuse, a clone is owned and writable.
+    QVERIFY_THROWS_EXCEPTION(Error, view.data<float>());
+    QVERIFY_THROWS_EXCEPTION(Error, view.raw());
+    Tensor copy = view.clone();
+    QVERIFY(copy.owns_storage() && !copy.is_shared_view());
+    copy.data<float>()[0] = 7;
+    QCOMPARE(std::as_const(view).data<float>()[0], 1.0f);
+    QCOMPARE(view.to_f32().data<float>()[1], 2.0f);
+    view = Tensor();
+    QVERIFY(!watch.expired());  // `reshaped` still refers to it
+    QVERIFY_THROWS_EXCEPTION(Error, Tensor::view(nullptr, {0}, DType::F32, nullptr));
+}
+
+void TestTensor::rowToF32() {
+    const float values[6] = {1.5f, -2.0f, 3.25f, 0.0f, -0.5f, 1e-3f};
+    float row[3] = {};
+    const Tensor f32 = Tensor::borrow(values, {2, 3}, DType::F32);
+    row_to_f32(f32, 1, row);
+    QCOMPARE(std::memcmp(row, values + 3, sizeof row), 0);  // copied bit for bit
+    Tensor bf16({2, 3}, DType::BF16);
+    Tensor f16({2, 3}, DType::F16);
+    const uint16_t halves[6] = {0x3c00, 0xc000, 0x4280, 0x0000, 0xb800, 0x3c00};  // F16 1, -2, 3.25, 0, -0.5, 1
+    for (int i = 0; i < 6; ++i) {
+        bf16.data<uint16_t>()[i] = f32_to_bf16(values[i]);
+        f16.data<uint16_t>()[i] = halves[i];
+    }
+    row_to_f32(bf16, 0, row);
+    QCOMPARE(row[0], 1.5f);
+    QCOMPARE(row[1], -2.0f);
+    QCOMPARE(row[2], 3.25f);
+    row_to_f32(f16, 1, row);
+    QCOMPARE(row[0], 0.0f);
+    QCOMPARE(row[1], -0.5f);
+    QCOMPARE(row[2], 1.0f);
+    QVERIFY_THROWS_EXCEPTION(Error, row_to_f32(f32, 2, row));
+    QVERIFY_THROWS_EXCEPTION(Error, row_to_f32(f32, -1, row));
+    QVERIFY_THROWS_EXCEPTION(Error, row_to_f32(f32.reshaped({6}), 0, row));
+    QVERIFY_THROWS_EXCEPTION(Error, row_to_f32(Tensor({2, 3}, DType::I32), 0, row));
 }
 
 QTEST_APPLESS_MAIN(TestTensor)
