@@ -1,6 +1,7 @@
 #include "core/checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -26,14 +27,17 @@ namespace {
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors JSON header
 constexpr uint64_t kMaxIndexBytes = 100u << 20;   // *.index.json
 constexpr uint64_t kMaxPickleBytes = 64u << 20;   // data.pkl
+constexpr uint64_t kMaxCentralDirectoryBytes = 64u << 20;  // zip central directory, read to find storage offsets
+constexpr int64_t kChunkElements = 1 << 20;       // read_f32_chunks: values per chunk (4 MB of F32)
 
 std::string single_quoted(const std::string& s) { return "'" + s + "'"; }
 
 std::string system_error(int error) { return std::strerror(error); }
 
-// The bytes of one safetensors file: an open file read with pread, or a buffer in memory. Reading instead of
+// The bytes of one weight file: an open file read with pread, or a buffer in memory. Reading instead of
 // memory-mapping means a file truncated or rewritten in place after it was opened makes a read fail with an
-// error, where a map would kill the process with SIGBUS on the first page past the new end.
+// error, where a map would kill the process with SIGBUS on the first page past the new end. map() is the
+// exception, for the tensors the caller asks to map (Checkpoint::get_mapped).
 class ByteSource {
 public:
     explicit ByteSource(const fs::path& path) : label_(path.string()) {
@@ -78,6 +82,26 @@ public:
         }
     }
 
+    // A read-only private mapping of [offset, offset + n) of the file: the returned pointer is the byte at `offset`
+    // and keeps the mapping alive. Null (the caller then reads instead) for a buffer in memory, for n == 0, when
+    // the range is not inside the file as it is now (it shrank since it was opened: mapping it would raise
+    // SIGBUS on the first access past the end) or when mmap fails.
+    std::shared_ptr<const void> map(uint64_t offset, uint64_t n) const {
+        if (fd_ < 0 || n == 0 || offset > size_ || n > size_ - offset) return nullptr;
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset + n) return nullptr;
+        const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+        const uint64_t start = offset / page * page;  // mmap offsets must be page-aligned
+        const uint64_t length = offset + n - start;
+        if (length > std::numeric_limits<size_t>::max()) return nullptr;
+        void* base = ::mmap(nullptr, static_cast<size_t>(length), PROT_READ, MAP_PRIVATE, fd_, static_cast<off_t>(start));
+        if (base == MAP_FAILED) return nullptr;
+        std::shared_ptr<const void> mapping(base, [length](const void* p) {
+            ::munmap(const_cast<void*>(p), static_cast<size_t>(length));
+        });
+        return std::shared_ptr<const void>(mapping, static_cast<const char*>(base) + (offset - start));
+    }
+
 private:
     std::string label_;
     int fd_ = -1;
@@ -87,11 +111,15 @@ private:
 
 // One weight file: a safetensors file (or buffer) or an open PyTorch zip archive.
 struct Source {
-    fs::path path;
-    std::string label;
-    std::unique_ptr<ByteSource> bytes;
-    zip_t* zip = nullptr;
+    fs::path path;        // the file as found (for files())
+    std::string label;    // the file name used in error messages
+    std::unique_ptr<ByteSource> bytes;  // safetensors: the whole file or buffer; null for a zip archive
+    zip_t* zip = nullptr;               // zip archive: the libzip handle that reads storages; null for safetensors
     std::mutex zip_mutex;  // libzip handles are not thread-safe
+    // zip archive: the archive file itself, opened for mapping and reading the storages stored uncompressed
+    // (Entry::in_file); null for safetensors, or when the archive's layout was not understood (reads then go
+    // through libzip only).
+    std::unique_ptr<ByteSource> archive;
 
     ~Source() {
         if (zip) zip_discard(zip);
@@ -100,11 +128,15 @@ struct Source {
 
 struct Entry {
     TensorInfo info;
-    Source* source = nullptr;
+    Source* source = nullptr;   // the file holding the tensor
     uint64_t offset = 0;   // safetensors: byte offset in the file; zip: byte offset inside the storage
-    uint64_t nbytes = 0;
-    zip_uint64_t zip_index = 0;
-    std::string storage_key;
+    uint64_t nbytes = 0;   // size of the tensor's bytes
+    zip_uint64_t zip_index = 0;  // zip: libzip index of the storage entry
+    std::string storage_key;     // zip: the storage's key (entry "<archive>/data/<key>")
+    // True when the tensor's bytes lie uncompressed at [file_offset, file_offset + nbytes) of one file:
+    // always for safetensors (source->bytes), for zip storages stored uncompressed (source->archive).
+    bool in_file = false;
+    uint64_t file_offset = 0;  // with in_file: byte offset of the tensor in that file
 };
 
 bool parse_dtype(const std::string& name, DType& out) {
@@ -170,6 +202,109 @@ std::string json_reason(const std::exception& e) {
 }
 
 std::string zip_message(zip_t* zip) { return zip_error_strerror(zip_get_error(zip)); }
+
+uint16_t read_le16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint32_t read_le32(const unsigned char* p) { return static_cast<uint32_t>(read_le16(p)) | (uint32_t{read_le16(p + 2)} << 16); }
+uint64_t read_le64(const unsigned char* p) { return static_cast<uint64_t>(read_le32(p)) | (uint64_t{read_le32(p + 4)} << 32); }
+
+// The offset of every entry's local header in a zip archive, by raw name, from the central directory (zip64
+// included). libzip has no call for it. Empty when anything is not as expected: the offsets only serve to map
+// or pread storages stored uncompressed, and every other read goes through libzip, which checked the archive.
+std::map<std::string, uint64_t> local_header_offsets(const ByteSource& file) {
+    std::map<std::string, uint64_t> out;
+    try {
+        const uint64_t size = file.size();
+        if (size < 22) return {};
+        // End of central directory: 22 bytes and a comment of at most 65535, at the very end.
+        const uint64_t tail_size = std::min<uint64_t>(size, 22 + 65535);
+        std::vector<unsigned char> tail(static_cast<size_t>(tail_size));
+        file.read(size - tail_size, tail.data(), tail_size, "zip");
+        int64_t eocd = -1;
+        for (int64_t i = static_cast<int64_t>(tail_size) - 22; i >= 0 && eocd < 0; --i)
+            if (read_le32(&tail[static_cast<size_t>(i)]) == 0x06054b50u) eocd = i;
+        if (eocd < 0) return {};
+        const unsigned char* end_record = &tail[static_cast<size_t>(eocd)];
+        uint64_t entries = read_le16(end_record + 10);
+        uint64_t cd_size = read_le32(end_record + 12);
+        uint64_t cd_offset = read_le32(end_record + 16);
+        const uint64_t eocd_position = size - tail_size + static_cast<uint64_t>(eocd);
+        if (eocd_position >= 20) {  // a zip64 locator right before it points to the zip64 end record
+            unsigned char locator[20];
+            file.read(eocd_position - 20, locator, 20, "zip");
+            if (read_le32(locator) == 0x07064b50u) {
+                unsigned char record[56];
+                file.read(read_le64(locator + 8), record, 56, "zip");
+                if (read_le32(record) != 0x06064b50u) return {};
+                entries = read_le64(record + 32);
+                cd_size = read_le64(record + 40);
+                cd_offset = read_le64(record + 48);
+            }
+        }
+        if (cd_size > kMaxCentralDirectoryBytes || cd_offset > size || cd_size > size - cd_offset) return {};
+        std::vector<unsigned char> cd(static_cast<size_t>(cd_size));
+        file.read(cd_offset, cd.data(), cd_size, "zip");
+        uint64_t pos = 0;
+        for (uint64_t i = 0; i < entries; ++i) {
+            if (cd_size - pos < 46 || read_le32(&cd[pos]) != 0x02014b50u) return {};
+            const unsigned char* h = &cd[pos];
+            const uint64_t name_length = read_le16(h + 28);
+            const uint64_t extra_length = read_le16(h + 30);
+            const uint64_t comment_length = read_le16(h + 32);
+            if (cd_size - pos - 46 < name_length + extra_length + comment_length) return {};
+            uint64_t offset = read_le32(h + 42);
+            if (offset == 0xffffffffu) {
+                // zip64 extra field (id 1): the 64-bit values of the saturated fields, in the order uncompressed
+                // size, compressed size, local header offset.
+                const uint64_t skip = (read_le32(h + 24) == 0xffffffffu ? 8 : 0) + (read_le32(h + 20) == 0xffffffffu ? 8 : 0);
+                const unsigned char* extra = h + 46 + name_length;
+                bool found = false;
+                for (uint64_t e = 0; e + 4 <= extra_length && !found;) {
+                    const uint64_t id = read_le16(extra + e);
+                    const uint64_t length = read_le16(extra + e + 2);
+                    if (e + 4 + length > extra_length) break;
+                    if (id == 1 && skip + 8 <= length) {
+                        offset = read_le64(extra + e + 4 + skip);
+                        found = true;
+                    }
+                    e += 4 + length;
+                }
+                if (!found) return {};
+            }
+            out[std::string(reinterpret_cast<const char*>(h + 46), static_cast<size_t>(name_length))] = offset;
+            pos += 46 + name_length + extra_length + comment_length;
+        }
+    } catch (const Error&) {
+        return {};
+    }
+    return out;
+}
+
+// Where the data of the zip entry `name` starts, from its local header at `header_offset`; 0 when that is not
+// the local header of `name`.
+uint64_t entry_data_offset(const ByteSource& file, uint64_t header_offset, const std::string& name) {
+    try {
+        unsigned char h[30];
+        file.read(header_offset, h, 30, "zip");
+        if (read_le32(h) != 0x04034b50u || read_le16(h + 26) != name.size()) return 0;
+        std::string stored(name.size(), '\0');
+        file.read(header_offset + 30, stored.data(), stored.size(), "zip");
+        if (stored != name) return 0;
+        return header_offset + 30 + name.size() + read_le16(h + 28);
+    } catch (const Error&) {
+        return 0;
+    }
+}
+
+// The "NAME has dtype/shape" checks shared by get_f32 and get_mapped: a model weight must be F32, F16 or BF16
+// and, when `expected` is not empty, of that shape.
+void check_weight(const TensorInfo& meta, const Shape& expected) {
+    if (!expected.empty() && meta.shape != expected)
+        throw Error(meta.file + ": tensor " + meta.name + " has shape " + shape_string(meta.shape) + ", expected " +
+                    shape_string(expected));
+    if (meta.dtype != DType::F32 && meta.dtype != DType::F16 && meta.dtype != DType::BF16)
+        throw Error(meta.file + ": tensor " + meta.name + " has dtype " + dtype_name(meta.dtype) +
+                    ", expected F32, F16 or BF16");
+}
 
 }  // namespace
 
@@ -300,6 +435,8 @@ void Checkpoint::Impl::index_safetensors_source(Source& source) {
                         std::to_string(expected_bytes));
         entry.offset = data_start + begin;
         entry.nbytes = expected_bytes;
+        entry.in_file = true;
+        entry.file_offset = entry.offset;
         add_entry(std::move(entry));
         if (end > begin) spans.push_back({begin, end, &entries.at(name).info.name});
     }
@@ -365,6 +502,15 @@ void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
         if (order != "little") throw Error(file + ": storages are stored " + order + "-endian, not little-endian");
     }
     const std::string program = read_entry(static_cast<zip_uint64_t>(pickle_index), "data.pkl", kMaxPickleBytes);
+    // torch.save stores storages uncompressed: those can be mapped or read straight from the file, at offsets
+    // found in the central directory and checked against the local header and libzip's sizes.
+    std::map<std::string, uint64_t> header_offsets;
+    try {
+        source.archive = std::make_unique<ByteSource>(path);
+        header_offsets = local_header_offsets(*source.archive);
+    } catch (const Error&) {
+    }
+    if (header_offsets.empty()) source.archive.reset();
     PickleReader reader(file + ": data.pkl");
     for (auto& [name, tensor] : reader.load_state_dict(program)) {
         const std::string where = file + ": tensor " + name;
@@ -412,6 +558,16 @@ void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
         entry.zip_index = static_cast<zip_uint64_t>(index);
         entry.offset = static_cast<uint64_t>(tensor.storage_offset) * dtype_size(entry.info.dtype);
         entry.nbytes = byte_count(numel, entry.info.dtype, where);
+        const auto header = header_offsets.find(entry_name);
+        if (source.archive && header != header_offsets.end() && (st.valid & ZIP_STAT_COMP_METHOD) &&
+            st.comp_method == ZIP_CM_STORE && (st.valid & ZIP_STAT_COMP_SIZE) && st.comp_size == st.size &&
+            (!(st.valid & ZIP_STAT_ENCRYPTION_METHOD) || st.encryption_method == ZIP_EM_NONE)) {
+            const uint64_t data = entry_data_offset(*source.archive, header->second, entry_name);
+            if (data != 0 && data <= source.archive->size() && st.size <= source.archive->size() - data) {
+                entry.in_file = true;
+                entry.file_offset = data + entry.offset;
+            }
+        }
         add_entry(std::move(entry));
     }
 }
@@ -573,18 +729,56 @@ Tensor Checkpoint::get(const std::string& name) const {
 }
 
 Tensor Checkpoint::get_f32(const std::string& name, const Shape& expected) const {
-    const TensorInfo& meta = info(name);
-    if (!expected.empty() && meta.shape != expected)
-        throw Error(meta.file + ": tensor " + name + " has shape " + shape_string(meta.shape) + ", expected " +
-                    shape_string(expected));
-    if (meta.dtype != DType::F32 && meta.dtype != DType::F16 && meta.dtype != DType::BF16)
-        throw Error(meta.file + ": tensor " + name + " has dtype " + dtype_name(meta.dtype) +
-                    ", expected F32, F16 or BF16");
+    check_weight(info(name), expected);
     Tensor stored = get(name);
     // An F32 tensor that get() read into its own storage is returned as is: a second copy would double the peak
     // memory of loading (for umt5-small's 525 MB output projection, by half a gigabyte).
     if (stored.dtype() == DType::F32 && stored.owns_storage()) return stored;
     return stored.to_f32();
+}
+
+Tensor Checkpoint::get_mapped(const std::string& name, const Shape& expected) const {
+    const TensorInfo& meta = info(name);
+    check_weight(meta, expected);
+    const Entry& entry = impl_->entries.at(name);
+    // An element must not straddle its natural alignment: the mapping starts on a page, so the tensor's pointer
+    // is aligned exactly as its offset in the file is.
+    if (entry.in_file && entry.file_offset % dtype_size(meta.dtype) == 0) {
+        const ByteSource& file = entry.source->bytes ? *entry.source->bytes : *entry.source->archive;
+        if (const std::shared_ptr<const void> mapping = file.map(entry.file_offset, entry.nbytes))
+            return Tensor::view(mapping.get(), meta.shape, meta.dtype, mapping);
+    }
+    return get(name);
+}
+
+void Checkpoint::read_f32_chunks(const std::string& name,
+                                 const std::function<void(const float*, int64_t, int64_t)>& fn) const {
+    const TensorInfo& meta = info(name);
+    check_weight(meta, {});
+    const Entry& entry = impl_->entries.at(name);
+    if (!entry.in_file) {
+        const Tensor all = get_f32(name);
+        if (!all.empty()) fn(all.data<float>(), 0, all.numel());
+        return;
+    }
+    const ByteSource& file = entry.source->bytes ? *entry.source->bytes : *entry.source->archive;
+    const std::string what = entry.source->label + ": tensor " + name;
+    const int64_t numel = shape_numel(meta.shape);
+    const size_t element = dtype_size(meta.dtype);
+    std::vector<float> values(static_cast<size_t>(std::min(numel, kChunkElements)));
+    std::vector<uint16_t> halves(meta.dtype == DType::F32 ? 0 : values.size());
+    for (int64_t first = 0; first < numel; first += kChunkElements) {
+        const int64_t count = std::min(kChunkElements, numel - first);
+        const uint64_t offset = entry.file_offset + static_cast<uint64_t>(first) * element;
+        if (meta.dtype == DType::F32) {
+            file.read(offset, values.data(), static_cast<uint64_t>(count) * 4, what);
+        } else {
+            file.read(offset, halves.data(), static_cast<uint64_t>(count) * 2, what);
+            for (int64_t i = 0; i < count; ++i)
+                values[i] = meta.dtype == DType::BF16 ? bf16_to_f32(halves[i]) : f16_to_f32(halves[i]);
+        }
+        fn(values.data(), first, count);
+    }
 }
 
 const std::map<std::string, std::string>& Checkpoint::metadata() const { return impl_->metadata; }

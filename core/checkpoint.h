@@ -1,9 +1,14 @@
 #pragma once
 // Reading Hugging Face checkpoint weights. A Checkpoint indexes every tensor of a model directory without
-// converting anything; tensors are read on request, as stored or converted to F32, always into memory the
-// tensor owns. Files are read, not memory-mapped: a weight file truncated or rewritten in place while a
-// Checkpoint has it open makes get() throw, never SIGBUS (a loaded Model holds its own F32 copies and does
-// not look at the files again). Supported layouts, probed in this order:
+// converting anything; tensors are read on request, as stored or converted to F32, into memory the tensor owns
+// (get, get_f32), or memory-mapped read-only in the file's dtype (get_mapped). Reads are pread calls: a weight
+// file truncated or rewritten in place while a Checkpoint has it open makes get() throw, never SIGBUS.
+// get_mapped checks the tensor's bytes against the file's current size before mapping (and reads instead when
+// they are gone, so it throws the same error), but a mapping cannot be protected afterwards: a file truncated
+// in place by another program while a mapped tensor is in use makes the next access to a page past the new end
+// raise SIGBUS. The safetensors library and llama.cpp make the same trade; a file replaced by rename or
+// deleted is safe (the mapping keeps the old one). Model::load maps only tables it reads a few rows of: the
+// embedding and, with int8, the output projection it rescores from. Supported layouts, probed in this order:
 //   model.safetensors
 //   model.safetensors.index.json + the shards it names
 //   pytorch_model.bin                    (PyTorch zip archive: data.pkl + data/<key> storages)
@@ -11,6 +16,7 @@
 // Dtypes F32, F16 and BF16 load as model weights; anything malformed throws umt5::Error with a one-line message
 // naming the file and the tensor.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +60,21 @@ public:
     // The tensor converted to F32 (owned). If `expected` is not empty the stored shape must equal it;
     // otherwise throws "FILE: tensor NAME has shape [..], expected [..]".
     Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
+
+    // The tensor in the file's own dtype (F32, F16 or BF16; others throw, as do shape mismatches, as in get_f32)
+    // as a read-only view of the file memory-mapped (MAP_PRIVATE, PROT_READ, the range rounded out to pages);
+    // copies of the returned Tensor keep the mapping alive after the Checkpoint is gone. Mapped when the bytes
+    // lie uncompressed and contiguous in one file at an offset aligned to the element size: safetensors tensors,
+    // and storages of PyTorch archives stored uncompressed (what torch.save writes). Otherwise (a compressed zip
+    // entry, an odd offset, bytes held in memory, the file shorter now than the range, mmap failing) it returns
+    // get(name): the same values in owned memory, or get()'s error.
+    Tensor get_mapped(const std::string& name, const Shape& expected = {}) const;
+    // Calls fn(values, first, count) with the tensor's elements [first, first + count) converted to F32, in
+    // order, a few megabytes at a time (read, not mapped), so a large tensor can be checked without holding it all
+    // in memory. The dtype must be F32, F16 or BF16. A tensor that is not contiguous in a file (compressed) is
+    // read whole and passed in one call.
+    void read_f32_chunks(const std::string& name,
+                         const std::function<void(const float* values, int64_t first, int64_t count)>& fn) const;
 
     // The "__metadata__" string map of the first safetensors file (empty when absent or for PyTorch archives).
     const std::map<std::string, std::string>& metadata() const;
