@@ -1,21 +1,10 @@
 #include "core/decoder.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "core/ops.h"
 
 namespace umt5 {
-
-namespace {
-Tensor to_bf16(const Tensor& weights) {
-    Tensor out(weights.shape(), DType::BF16);
-    const float* in = weights.data<float>();
-    uint16_t* dst = out.data<uint16_t>();
-    for (int64_t i = 0; i < weights.numel(); ++i) dst[i] = f32_to_bf16(in[i]);
-    return out;
-}
-}  // namespace
 
 DecoderBlock::DecoderBlock(DecoderBlockWeights weights, const ModelConfig& config, Precision precision)
     : self_attention_(std::move(weights.self_attention), config, /*bidirectional=*/false, precision),
@@ -51,15 +40,18 @@ void DecoderBlock::forward(float* hidden, int64_t rows, KVCache::Layer& layer, W
 }
 
 Decoder::Decoder(Tensor embedding, std::vector<DecoderBlock> blocks, Tensor final_norm, Tensor lm_head,
-                 bool tied, const ModelConfig& config, Precision precision)
+                 Tensor rescoring_weights, bool tied, const ModelConfig& config, Precision precision)
     : embedding_(std::move(embedding)),
       blocks_(std::move(blocks)),
       final_norm_(std::move(final_norm)),
-      rescoring_weights_(precision == Precision::Int8 ? to_bf16(lm_head) : Tensor()),
+      rescoring_weights_(precision == Precision::Int8 ? std::move(rescoring_weights) : Tensor()),
       lm_head_(std::move(lm_head), precision),
       output_scale_(tied ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.d_model))) : 1.0f),
       d_model_(config.d_model),
       eps_(static_cast<float>(config.layer_norm_epsilon)) {
+    if (precision == Precision::Int8 && rescoring_weights_.shape() != Shape{lm_head_.out_features(), d_model_})
+        throw Error("the int8 rescoring weights have shape " + shape_string(rescoring_weights_.shape()) +
+                    ", expected " + shape_string({lm_head_.out_features(), d_model_}));
 }
 
 void Decoder::compute_cross(const float* encoder_out, int64_t rows, KVCache& cache, Workspace& ws) const {
@@ -79,8 +71,7 @@ void Decoder::forward(const int* ids, int64_t rows, KVCache& cache, Workspace& w
         if (ids[i] < 0 || ids[i] >= vocab)
             throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " +
                         std::to_string(vocab));
-        std::memcpy(hidden + i * d_model_, embedding_.data<float>() + static_cast<int64_t>(ids[i]) * d_model_,
-                    d_model_ * sizeof(float));
+        row_to_f32(embedding_, ids[i], hidden + i * d_model_);
     }
     for (int64_t i = 0; i < layer_count(); ++i) blocks_[static_cast<size_t>(i)].forward(hidden, rows, cache.layer(i), ws);
     if (logit_rows <= 0) return;
@@ -97,7 +88,8 @@ void Decoder::forward(const int* ids, int64_t rows, KVCache& cache, Workspace& w
 }
 
 void Decoder::rescore_best(const float* normed, float* logits) const {
-    // The kRescored largest int8 logits are replaced by BF16-weight dot products; the rest keep their int8 values.
+    // The kRescored largest int8 logits are replaced by dot products with the file's weights, converted to F32;
+    // the rest keep their int8 values.
     constexpr int kRescored = 8;
     const int64_t vocab = lm_head_.out_features();
     int64_t best[kRescored];
@@ -117,11 +109,11 @@ void Decoder::rescore_best(const float* normed, float* logits) const {
             find_weakest();
         }
     }
-    const uint16_t* weights = rescoring_weights_.data<uint16_t>();
+    std::vector<float> row(static_cast<size_t>(d_model_));
     for (int j = 0; j < found; ++j) {
-        const uint16_t* row = weights + best[j] * d_model_;
+        row_to_f32(rescoring_weights_, best[j], row.data());
         float sum = 0;
-        for (int64_t k = 0; k < d_model_; ++k) sum += normed[k] * bf16_to_f32(row[k]);
+        for (int64_t k = 0; k < d_model_; ++k) sum += normed[k] * row[static_cast<size_t>(k)];
         logits[best[j]] = sum;
     }
 }

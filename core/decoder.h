@@ -41,12 +41,17 @@ private:
 
 class Decoder {
 public:
-    // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "decoder.final_layer_norm.weight";
-    // `lm_head`: "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
+    // `embedding`: "shared.weight" [vocab, d_model] in F32, F16 or BF16 (usually a view of the mapped file), rows
+    // converted to F32 on lookup; `final_norm`: "decoder.final_layer_norm.weight"; `lm_head`: F32
+    // "lm_head.weight" [vocab, d_model], or shared.weight with `tied` (output scaled by d_model^-0.5).
     // With Int8 the output projection is int8 too (it dominates decoding time), and the best candidates of each
-    // row are then rescored from a BF16 copy of the weights, so the argmax follows the BF16 projection.
-    Decoder(Tensor embedding, std::vector<DecoderBlock> blocks, Tensor final_norm, Tensor lm_head, bool tied,
-            const ModelConfig& config, Precision precision = Precision::F32);
+    // row are then rescored from `rescoring_weights`: the same projection's weights as the file holds them
+    // (F32, F16 or BF16, [vocab, d_model]; usually a view of the mapped file, and for a tied model the mapped
+    // shared.weight, which the scaled input then scales alike), each candidate's row converted to F32. The argmax
+    // thus follows the file's own projection whenever its winner is among the int8 candidates. Ignored (may be
+    // empty) with F32 and BF16.
+    Decoder(Tensor embedding, std::vector<DecoderBlock> blocks, Tensor final_norm, Tensor lm_head,
+            Tensor rescoring_weights, bool tied, const ModelConfig& config, Precision precision = Precision::F32);
 
     int64_t layer_count() const { return static_cast<int64_t>(blocks_.size()); }
     int64_t vocab_size() const { return lm_head_.out_features(); }
@@ -58,13 +63,14 @@ public:
     void forward(const int* ids, int64_t rows, KVCache& cache, Workspace& ws, float* logits, int64_t logit_rows) const;
 
 private:
-    // Int8: replaces the largest logits of one row by their BF16-weight values.
+    // Int8: replaces the largest logits of one row by their values with the file's weights (rescoring_weights_).
     void rescore_best(const float* normed, float* logits) const;
 
-    Tensor embedding_;
+    Tensor embedding_;  // [vocab, d_model], F32, F16 or BF16, read-only
     std::vector<DecoderBlock> blocks_;
     Tensor final_norm_;
-    Tensor rescoring_weights_;  // Int8 only: BF16 [vocab, d_model] copy of the output projection (before lm_head_)
+    // Int8 only (empty otherwise): the output projection's weights in the file's dtype [vocab, d_model], read-only
+    Tensor rescoring_weights_;
     Linear lm_head_;
     float output_scale_;
     int64_t d_model_;

@@ -1,7 +1,5 @@
 #include "core/encoder.h"
 
-#include <cstring>
-
 #include "core/ops.h"
 
 namespace umt5 {
@@ -48,7 +46,7 @@ Tensor Encoder::forward(const std::vector<int>& ids, Workspace& ws, const std::a
         if (ids[i] < 0 || ids[i] >= vocab)
             throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " +
                         std::to_string(vocab));
-        std::memcpy(h + i * d_model_, embedding_.data<float>() + ids[i] * d_model_, d_model_ * sizeof(float));
+        row_to_f32(embedding_, ids[i], h + i * d_model_);
     }
     for (const EncoderBlock& block : blocks_) {
         if (stop && stop->load(std::memory_order_relaxed)) throw Cancelled();

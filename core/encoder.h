@@ -35,7 +35,8 @@ private:
 
 class Encoder {
 public:
-    // `embedding`: "shared.weight" [vocab, d_model]; `final_norm`: "encoder.final_layer_norm.weight". The blocks
+    // `embedding`: "shared.weight" [vocab, d_model] in F32, F16 or BF16 (usually a view of the mapped file), rows
+    // converted to F32 on lookup; `final_norm`: "encoder.final_layer_norm.weight". The blocks
     // are built (their weights packed) as they are read, so a model's F32 weights are never all in memory at once.
     Encoder(Tensor embedding, std::vector<EncoderBlock> blocks, Tensor final_norm, const ModelConfig& config);
     // Encoder output [ids, d_model] for one unpadded sequence. Checks `stop` between blocks and throws
@@ -43,7 +44,7 @@ public:
     Tensor forward(const std::vector<int>& ids, Workspace& ws, const std::atomic<bool>* stop = nullptr) const;
 
 private:
-    Tensor embedding_;
+    Tensor embedding_;  // [vocab, d_model], F32, F16 or BF16, read-only
     std::vector<EncoderBlock> blocks_;
     Tensor final_norm_;
     int64_t d_model_;

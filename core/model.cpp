@@ -45,26 +45,27 @@ public:
         fingerprint_.add(config.canonical());
     }
 
+    // The tensor converted to F32, in owned memory.
     Tensor read(const std::string& name, const Shape& shape) {
         if (options_.stop && options_.stop->load(std::memory_order_relaxed)) throw Cancelled();
         Tensor t = checkpoint_.get_f32(name, shape);
-        const float* values = t.data<float>();
-        fingerprint_.add(name);
-        fingerprint_.add(shape_string(shape));
-        const int64_t step = std::max<int64_t>(1, t.numel() / 257);
-        for (int64_t i = 0; i < t.numel(); i += step) fingerprint_.add(&values[i], sizeof(float));
-        int64_t non_finite = 0;
-        for (int64_t i = 0; i < t.numel(); ++i) non_finite += !std::isfinite(values[i]);
-        if (non_finite) {
-            if (warnings_.empty())
-                std::fprintf(stderr, "umt5: warning: tensor %s contains NaN or infinite values\n", name.c_str());
-            warnings_.push_back(checkpoint_.info(name).file + ": tensor " + name + " has " +
-                                std::to_string(non_finite) + " NaN or infinite values (of " +
-                                std::to_string(t.numel()) + ")");
-        }
-        parameters_ += t.numel();
-        ++loaded_;
-        if (options_.progress) options_.progress(static_cast<double>(loaded_) / static_cast<double>(total_));
+        Check check(*this, name, t.numel());
+        check.add(t.data<float>(), 0, t.numel());
+        check.finish();
+        return t;
+    }
+
+    // The tensor in the file's dtype, memory-mapped when it can be (Checkpoint::get_mapped), for tables of which
+    // only a few rows are read. Its values are checked through reads of a few megabytes at a time: going through
+    // the mapping would make every page of it resident.
+    Tensor map(const std::string& name, const Shape& shape) {
+        if (options_.stop && options_.stop->load(std::memory_order_relaxed)) throw Cancelled();
+        Tensor t = checkpoint_.get_mapped(name, shape);
+        Check check(*this, name, t.numel());
+        checkpoint_.read_f32_chunks(name, [&](const float* values, int64_t first, int64_t count) {
+            check.add(values, first, count);
+        });
+        check.finish();
         return t;
     }
 
@@ -97,6 +98,43 @@ public:
     int64_t parameters() const { return parameters_; }
 
 private:
+    // The checks of one tensor, fed its F32 values in order: the fingerprint takes its name, shape and about 257
+    // sampled values, non-finite values become a warning, and the tensor counts towards the progress.
+    class Check {
+    public:
+        Check(WeightReader& reader, const std::string& name, int64_t numel)
+            : reader_(reader), name_(name), numel_(numel), step_(std::max<int64_t>(1, numel / 257)) {
+            reader_.fingerprint_.add(name);
+            reader_.fingerprint_.add(shape_string(reader_.checkpoint_.info(name).shape));
+        }
+        // values[0, count) are the elements [first, first + count).
+        void add(const float* values, int64_t first, int64_t count) {
+            for (int64_t i = (first + step_ - 1) / step_ * step_; i < first + count; i += step_)
+                reader_.fingerprint_.add(&values[i - first], sizeof(float));
+            for (int64_t i = 0; i < count; ++i) non_finite_ += !std::isfinite(values[i]);
+        }
+        void finish() {
+            if (non_finite_) {
+                if (reader_.warnings_.empty())
+                    std::fprintf(stderr, "umt5: warning: tensor %s contains NaN or infinite values\n", name_.c_str());
+                reader_.warnings_.push_back(reader_.checkpoint_.info(name_).file + ": tensor " + name_ + " has " +
+                                            std::to_string(non_finite_) + " NaN or infinite values (of " +
+                                            std::to_string(numel_) + ")");
+            }
+            reader_.parameters_ += numel_;
+            ++reader_.loaded_;
+            if (reader_.options_.progress)
+                reader_.options_.progress(static_cast<double>(reader_.loaded_) / static_cast<double>(reader_.total_));
+        }
+
+    private:
+        WeightReader& reader_;   // whose fingerprint, warnings and counts are updated
+        const std::string& name_;  // checkpoint key of the tensor
+        int64_t numel_;          // its element count
+        int64_t step_;           // distance between sampled values
+        int64_t non_finite_ = 0;  // NaN and infinite values seen so far
+    };
+
     const Checkpoint& checkpoint_;
     const LoadOptions& options_;
     size_t total_;
@@ -165,10 +203,12 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
     const size_t tensor_count = 2 + (tied ? 0 : 1) + c.num_layers * (7 + (c.is_gated_act ? 3 : 2)) +
                                 c.num_decoder_layers * (11 + (c.is_gated_act ? 3 : 2));
     WeightReader reader(checkpoint, c, options, tensor_count);
-    Tensor shared = reader.read("shared.weight", {c.vocab_size, c.d_model});
+    // The embedding table is only looked up row by row: mapped in the file's dtype, only the rows used become
+    // resident (umt5-small's F32 table is 525 MB).
+    Tensor shared = reader.map("shared.weight", {c.vocab_size, c.d_model});
 
     // Each block is built as soon as its weights are read: packing releases their F32 copies, so peak memory stays
-    // near the packed size plus one block (and the embedding and output projection), not all F32 weights.
+    // near the packed size plus one block (and the output projection), not all F32 weights.
     std::vector<EncoderBlock> encoder_blocks;
     encoder_blocks.reserve(static_cast<size_t>(c.num_layers));
     for (int64_t i = 0; i < c.num_layers; ++i) {
@@ -196,12 +236,18 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
         decoder_blocks.emplace_back(std::move(b), c, options.precision);
     }
     Tensor decoder_norm = reader.read("decoder.final_layer_norm.weight", {c.d_model});
-    Tensor lm_head = tied ? shared : reader.read("lm_head.weight", {c.vocab_size, c.d_model});
+    // The output projection is packed from F32 (a tied model's shared.weight is read again for that: the copy
+    // lives only while it is packed). Int8 rescores its best candidates from the file's weights, mapped.
+    Tensor lm_head = tied ? checkpoint.get_f32("shared.weight", {c.vocab_size, c.d_model})
+                          : reader.read("lm_head.weight", {c.vocab_size, c.d_model});
+    Tensor rescoring;
+    if (options.precision == Precision::Int8)
+        rescoring = tied ? shared : checkpoint.get_mapped("lm_head.weight", {c.vocab_size, c.d_model});
 
     model->precision_ = options.precision;
     model->encoder_ = std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c);
     model->decoder_ = std::make_unique<Decoder>(shared, std::move(decoder_blocks), std::move(decoder_norm),
-                                                std::move(lm_head), tied, c, options.precision);
+                                                std::move(lm_head), std::move(rescoring), tied, c, options.precision);
     model->identity_ = reader.identity();
     if (options.precision != Precision::F32) model->identity_ += std::string("-") + precision_name(options.precision);
     model->parameter_count_ = reader.parameters();
