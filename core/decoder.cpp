@@ -109,7 +109,8 @@ void Decoder::rescore_best(const float* normed, float* logits) const {
             find_weakest();
         }
     }
-    std::vector<float> row(static_cast<size_t>(d_model_));
+    thread_local std::vector<float> row;  // grows once per thread, so decode steps do not allocate
+    if (row.size() < static_cast<size_t>(d_model_)) row.resize(static_cast<size_t>(d_model_));
     for (int j = 0; j < found; ++j) {
         row_to_f32(rescoring_weights_, best[j], row.data());
         float sum = 0;
