@@ -156,6 +156,17 @@ def summarize(runs, new_tokens):
     }
 
 
+def blas_library():
+    """The BLAS this process loaded: Debian's torch calls whatever libblas.so.3 the alternatives system selects,
+    and the reference BLAS is several times slower than OpenBLAS (bench/README.md)."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if "blas" in os.path.basename(path):
+                return os.path.realpath(path)
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
@@ -181,6 +192,7 @@ def main():
     out = {
         "implementation": "pytorch-eager",
         "torch": torch.__version__,
+        "blas": blas_library(),
         "model": os.path.basename(os.path.normpath(args.model)),
         "model_dir": args.model,
         "prompt_tokens": len(prompt_ids),

@@ -9,7 +9,9 @@
 #   MODELS    "demo", "small" or both ["demo small"]
 #   TOKENS    forced new tokens ["32 128 512"]
 #   THREADS   engine threads ["1 2"]
+#   IMPLEMENTATIONS  which to time ["umt5 pytorch"]
 #   PRECISIONS  umt5 weight precisions; PyTorch runs once per row, in fp32 ["fp32"]
+#   PROMPT    the prompt [a 32-token request: "translate English to German: The file could not be saved ..."]
 #   REPEAT    runs per mode; medians are reported [3]
 #   TORCH_NO_CACHE=1  also time PyTorch without its cache (slow at 512 tokens on umt5-small) [0]
 #   IDLE_PCT  before every measurement, wait until the machine was less busy than this over 2 s [25]
@@ -26,12 +28,13 @@ MODELS=${MODELS:-demo small}
 TOKENS=${TOKENS:-32 128 512}
 THREADS=${THREADS:-1 2}
 PRECISIONS=${PRECISIONS:-fp32}
+IMPLEMENTATIONS=${IMPLEMENTATIONS:-umt5 pytorch}
 REPEAT=${REPEAT:-3}
 TORCH_NO_CACHE=${TORCH_NO_CACHE:-0}
 IDLE_PCT=${IDLE_PCT:-25}
 MAX_WAIT=${MAX_WAIT:-300}
 RESULTS=${1:-$HERE/results-$(date +%Y%m%d-%H%M%S).jsonl}
-PROMPT="translate English to German: The file could not be opened because it is being used by another program."
+PROMPT=${PROMPT:-"translate English to German: The file could not be saved because the disk is full. Please free up some space on the device and try again."}
 PYTHON=/usr/bin/python3  # Debian's python3-torch
 
 [ -x "$UMT5" ] || { echo "run.sh: $UMT5 is not built" >&2; exit 1; }
@@ -78,13 +81,14 @@ for model in $MODELS; do
     [ "$model" = small ] && dir=$SMALL
     for tokens in $TOKENS; do
         for threads in $THREADS; do
-            for precision in $PRECISIONS; do
+            [[ " $IMPLEMENTATIONS " == *" umt5 "* ]] && for precision in $PRECISIONS; do
                 context=$(quiet_moment)
                 echo "$model tokens=$tokens threads=$threads umt5 $precision $context"
                 out=$(OMP_NUM_THREADS=$threads "$UMT5" bench --model "$dir" --prompt "$PROMPT" --new-tokens "$tokens" \
                       --repeat "$REPEAT" --threads "$threads" --precision "$precision" --json)
                 record umt5 "$context" "$out"
             done
+            [[ " $IMPLEMENTATIONS " == *" pytorch "* ]] || continue
 
             context=$(quiet_moment)
             echo "$model tokens=$tokens threads=$threads pytorch $context"
