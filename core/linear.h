@@ -5,6 +5,7 @@
 // single-row decoder steps several times slower. One primitive per row bucket (M = 1 for decoder steps; longer inputs
 // rounded up to a multiple of 8, or of 64 above 128 rows, and padded) is created on first use and reused.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -64,7 +65,11 @@ private:
     Precision precision_ = Precision::F32;
     Activation activation_ = Activation::None;
     std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
-    dnnl::memory weights_;  // owns the weights in the layout of weights_.get_desc()
+    struct FreeDeleter {
+        void operator()(void* p) const;
+    };
+    std::unique_ptr<void, FreeDeleter> huge_page_storage_;  // large weights: their storage, on 2 MiB pages
+    dnnl::memory weights_;  // the weights in the layout of weights_.get_desc(); owns them unless huge_page_storage_
     mutable std::mutex mutex_;
     mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -112,6 +113,8 @@ private slots:
             {"padded bucket, gelu erf", 21, 32, 40, false, Activation::GeluErf},
             {"bucket above 128 rows", 131, 32, 24, true, Activation::None},
             {"relu", 9, 16, 16, false, Activation::Relu},
+            // 8 MiB or more when packed in bf16 or int8: stored on 2 MiB pages (Linear's own allocation).
+            {"large weights", 2, 128, 65536, true, Activation::None},
         };
         for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8})
             for (const Case& c : cases)
@@ -146,6 +149,32 @@ private slots:
         for (size_t i = 0; i < y.size(); ++i)
             worst = std::max(worst, std::fabs(y[i] - expected[i]) / (1.0 + std::fabs(expected[i])));
         QVERIFY2(worst <= tolerance, qPrintable(QString("worst relative error %1").arg(worst)));
+    }
+
+    void movedLayersKeepTheirWeights() {
+        // The large bf16/int8 weights live in storage the Linear owns; moving the layer (as the model does when it
+        // collects its blocks) must move that storage with it.
+        const int in = 128, out = 65536;
+        const std::vector<float> w = random_values(static_cast<size_t>(out * in), 6, 0.2f);
+        const std::vector<float> x = random_values(static_cast<size_t>(in), 7, 1.0f);
+        for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8}) {
+            Tensor weight({out, in}, DType::F32);
+            std::copy(w.begin(), w.end(), weight.data<float>());
+            auto original = std::make_unique<Linear>(std::move(weight), precision);
+            std::vector<float> before(static_cast<size_t>(out)), after(static_cast<size_t>(out));
+            original->forward(x.data(), 1, before.data());
+
+            // Each source is destroyed before the weights are used again (ASan reports a use after free).
+            auto moved = std::make_unique<Linear>(std::move(*original));
+            original.reset();
+            Tensor small({2, 2}, DType::F32);
+            std::fill_n(small.data<float>(), 4, 1.0f);
+            Linear assigned(std::move(small), precision);
+            assigned = std::move(*moved);
+            moved.reset();
+            assigned.forward(x.data(), 1, after.data());
+            QVERIFY2(before == after, precision_name(precision));
+        }
     }
 
     void rowsAreIndependentOfTheBucket() {
