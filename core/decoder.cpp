@@ -84,10 +84,10 @@ void Decoder::forward(const int* ids, int64_t rows, KVCache& cache, Workspace& w
         for (int64_t i = 0; i < logit_rows * d_model_; ++i) normed[i] *= output_scale_;
     lm_head_.forward(normed, logit_rows, logits);
     if (!rescoring_weights_.empty())
-        for (int64_t r = 0; r < logit_rows; ++r) rescore_best(normed + r * d_model_, logits + r * vocab);
+        for (int64_t r = 0; r < logit_rows; ++r) rescore_best(normed + r * d_model_, logits + r * vocab, ws);
 }
 
-void Decoder::rescore_best(const float* normed, float* logits) const {
+void Decoder::rescore_best(const float* normed, float* logits, Workspace& ws) const {
     // The kRescored largest int8 logits are replaced by dot products with the file's weights, converted to F32;
     // the rest keep their int8 values.
     constexpr int kRescored = 8;
@@ -109,12 +109,11 @@ void Decoder::rescore_best(const float* normed, float* logits) const {
             find_weakest();
         }
     }
-    thread_local std::vector<float> row;  // grows once per thread, so decode steps do not allocate
-    if (row.size() < static_cast<size_t>(d_model_)) row.resize(static_cast<size_t>(d_model_));
+    float* row = ws.get(Workspace::Rescoring, static_cast<size_t>(d_model_));
     for (int j = 0; j < found; ++j) {
-        row_to_f32(rescoring_weights_, best[j], row.data());
+        row_to_f32(rescoring_weights_, best[j], row);
         float sum = 0;
-        for (int64_t k = 0; k < d_model_; ++k) sum += normed[k] * row[static_cast<size_t>(k)];
+        for (int64_t k = 0; k < d_model_; ++k) sum += normed[k] * row[k];
         logits[best[j]] = sum;
     }
 }

@@ -64,7 +64,7 @@ public:
 
 private:
     // Int8: replaces the largest logits of one row by their values with the file's weights (rescoring_weights_).
-    void rescore_best(const float* normed, float* logits) const;
+    void rescore_best(const float* normed, float* logits, Workspace& ws) const;
 
     Tensor embedding_;  // [vocab, d_model], F32, F16 or BF16, read-only
     std::vector<DecoderBlock> blocks_;

@@ -12,7 +12,7 @@ namespace umt5 {
 
 class Workspace {
 public:
-    enum Slot { Hidden, Normed, Query, Key, Value, Context, Scores, FeedGate, FeedLinear, Buckets, Logits, Encoder, SlotCount };
+    enum Slot { Hidden, Normed, Query, Key, Value, Context, Scores, FeedGate, FeedLinear, Buckets, Logits, Encoder, Rescoring, SlotCount };
 
     // At least `count` floats for `slot`; contents are unspecified. Pointers stay valid until the slot grows.
     // Slots grow geometrically: the attention scores gain a key every decoding step, and growing them to the exact
