@@ -156,8 +156,9 @@ Linear::Linear(Tensor weight, Precision precision, Activation activation)
     const size_t packed_bytes = pd.weights_desc().get_size();
     if (precision_ != Precision::F32 && packed_bytes >= 4 * kHugePage) {
         const size_t rounded = (packed_bytes + kHugePage - 1) / kHugePage * kHugePage;
-        huge_page_storage_.reset(std::aligned_alloc(kHugePage, rounded));
-        if (!huge_page_storage_) throw std::bad_alloc();
+        void* storage = std::aligned_alloc(kHugePage, rounded);
+        if (!storage) throw std::bad_alloc();
+        huge_page_storage_ = std::shared_ptr<void>(storage, [](void* p) { std::free(p); });
         madvise(huge_page_storage_.get(), rounded, MADV_HUGEPAGE);  // advice only: on failure the pages stay small
         weights_ = dnnl::memory(pd.weights_desc(), cpu_engine(), huge_page_storage_.get());
     } else {
@@ -189,8 +190,6 @@ Linear& Linear::operator=(Linear&& other) noexcept {
     primitives_ = std::move(other.primitives_);
     return *this;
 }
-
-void Linear::FreeDeleter::operator()(void* p) const { std::free(p); }
 
 dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, weight_type(precision_), tag::ba}; }
 

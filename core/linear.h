@@ -65,10 +65,7 @@ private:
     Precision precision_ = Precision::F32;
     Activation activation_ = Activation::None;
     std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
-    struct FreeDeleter {
-        void operator()(void* p) const;
-    };
-    std::unique_ptr<void, FreeDeleter> huge_page_storage_;  // large weights: their storage, on 2 MiB pages
+    std::shared_ptr<void> huge_page_storage_;  // large bf16/int8 weights: their storage, on 2 MiB pages
     dnnl::memory weights_;  // the weights in the layout of weights_.get_desc(); owns them unless huge_page_storage_
     mutable std::mutex mutex_;
     mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;

@@ -28,6 +28,13 @@ std::vector<float> random_values(size_t count, unsigned seed, float spread) {
     return values;
 }
 
+// An F32 [out, in] weight tensor holding w.
+Tensor weight_tensor(const std::vector<float>& w, int64_t out, int64_t in) {
+    Tensor weight({out, in}, DType::F32);
+    std::copy(w.begin(), w.end(), weight.data<float>());
+    return weight;
+}
+
 // Symmetric int8 quantization of one vector: returns the scale, writes the integers.
 float quantize(const float* x, int64_t n, std::vector<int>& q) {
     float largest = 0;
@@ -134,9 +141,7 @@ private slots:
         const std::vector<float> residual = accumulate ? random_values(static_cast<size_t>(rows * out), 3, 1.0f)
                                                        : std::vector<float>();
 
-        Tensor weight({out, in}, DType::F32);
-        std::copy(w.begin(), w.end(), weight.data<float>());
-        const Linear linear(std::move(weight), precision, accumulate ? Activation::None : activation);
+        const Linear linear(weight_tensor(w, out, in), precision, accumulate ? Activation::None : activation);
         std::vector<float> y = accumulate ? residual : std::vector<float>(static_cast<size_t>(rows * out), -99.0f);
         linear.forward(x.data(), rows, y.data(), accumulate);
 
@@ -158,18 +163,14 @@ private slots:
         const std::vector<float> w = random_values(static_cast<size_t>(out * in), 6, 0.2f);
         const std::vector<float> x = random_values(static_cast<size_t>(in), 7, 1.0f);
         for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8}) {
-            Tensor weight({out, in}, DType::F32);
-            std::copy(w.begin(), w.end(), weight.data<float>());
-            auto original = std::make_unique<Linear>(std::move(weight), precision);
+            auto original = std::make_unique<Linear>(weight_tensor(w, out, in), precision);
             std::vector<float> before(static_cast<size_t>(out)), after(static_cast<size_t>(out));
             original->forward(x.data(), 1, before.data());
 
             // Each source is destroyed before the weights are used again (ASan reports a use after free).
             auto moved = std::make_unique<Linear>(std::move(*original));
             original.reset();
-            Tensor small({2, 2}, DType::F32);
-            std::fill_n(small.data<float>(), 4, 1.0f);
-            Linear assigned(std::move(small), precision);
+            Linear assigned(weight_tensor(std::vector<float>(4, 1.0f), 2, 2), precision);
             assigned = std::move(*moved);
             moved.reset();
             assigned.forward(x.data(), 1, after.data());
@@ -183,9 +184,7 @@ private slots:
         const std::vector<float> w = random_values(static_cast<size_t>(out * in), 4, 0.2f);
         const std::vector<float> x = random_values(static_cast<size_t>(5 * in), 5, 1.0f);
         for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8}) {
-            Tensor weight({out, in}, DType::F32);
-            std::copy(w.begin(), w.end(), weight.data<float>());
-            const Linear linear(std::move(weight), precision);
+            const Linear linear(weight_tensor(w, out, in), precision);
             std::vector<float> batch(static_cast<size_t>(5 * out)), single(static_cast<size_t>(out));
             linear.forward(x.data(), 5, batch.data());
             linear.forward(x.data() + 4 * in, 1, single.data());
