@@ -7,6 +7,9 @@ PACKAGES=(
   qt6-base-dev qt6-charts-dev qt6-tools-dev libqt6svg6 qt6-l10n-tools
   libgl1-mesa-dev libxkbcommon-dev
   libdnnl-dev libsentencepiece-dev libzip-dev nlohmann-json3-dev libcli11-dev
+  # Recommends of the packages above that their CMake configs need; --no-install-recommends leaves them out:
+  # dnnl-config.cmake calls find_package(OpenCL) even for a CPU-only build, and Qt6Charts' config needs Qt6OpenGL.
+  ocl-icd-opencl-dev opencl-c-headers libqt6opengl6-dev
   # bench/micro: the layer microbenchmarks (Google Benchmark).
   libbenchmark-dev
   # libzip's CMake package refers to its command-line tools; without them find_package(libzip) fails.
