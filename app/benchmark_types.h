@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/benchmark.h"
+#include "core/chat/benchmark.h"
 
 namespace studio {
 

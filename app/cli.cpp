@@ -4,8 +4,8 @@
 #include <iostream>
 #include <map>
 
-#include "core/error.h"
-#include "core/generation_json.h"
+#include "core/formats/error.h"
+#include "core/chat/generation_json.h"
 
 namespace umt5::cli {
 

@@ -8,9 +8,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "core/conversation.h"
-#include "core/generation.h"
-#include "core/model.h"
+#include "core/chat/conversation.h"
+#include "core/chat/generation.h"
+#include "core/engine/model.h"
 
 namespace umt5::cli {
 

@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "app/cli.h"
-#include "core/benchmark.h"
-#include "core/runtime.h"
+#include "core/chat/benchmark.h"
+#include "core/engine/runtime.h"
 
 namespace umt5::cli {
 

@@ -2,10 +2,10 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
-#include "core/atomic_file.h"
-#include "core/checkpoint.h"
-#include "core/conversation.h"
-#include "core/transcript.h"
+#include "core/formats/atomic_file.h"
+#include "core/formats/checkpoint.h"
+#include "core/chat/conversation.h"
+#include "core/chat/transcript.h"
 #ifdef UMT5_WITH_PDF
 #include "app/pdf_export.h"
 #endif

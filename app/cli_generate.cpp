@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "app/cli.h"
-#include "core/conversation.h"
+#include "core/chat/conversation.h"
 
 namespace umt5::cli {
 

@@ -3,8 +3,8 @@
 #include <sstream>
 
 #include "app/cli.h"
-#include "core/conversation.h"
-#include "core/transcript.h"
+#include "core/chat/conversation.h"
+#include "core/chat/transcript.h"
 
 namespace umt5::cli {
 

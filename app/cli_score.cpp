@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "app/cli.h"
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 
 namespace umt5::cli {
 

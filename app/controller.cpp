@@ -6,8 +6,8 @@
 #include <QStandardPaths>
 
 #include "app/pdf_export.h"
-#include "core/atomic_file.h"
-#include "core/model.h"
+#include "core/formats/atomic_file.h"
+#include "core/engine/model.h"
 
 namespace studio {
 

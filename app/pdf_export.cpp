@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/error.h"
+#include "core/formats/error.h"
 
 namespace umt5 {
 

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.h"
-#include "core/error.h"
-#include "core/runtime.h"
-#include "core/transcript.h"
+#include "core/formats/atomic_file.h"
+#include "core/formats/error.h"
+#include "core/engine/runtime.h"
+#include "core/chat/transcript.h"
 
 namespace studio {
 

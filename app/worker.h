@@ -12,8 +12,8 @@
 #include <memory>
 
 #include "app/benchmark_types.h"
-#include "core/conversation.h"
-#include "core/model.h"
+#include "core/chat/conversation.h"
+#include "core/engine/model.h"
 
 namespace studio {
 

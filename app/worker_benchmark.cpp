@@ -3,7 +3,7 @@
 #include <exception>
 
 #include "app/worker.h"
-#include "core/runtime.h"
+#include "core/engine/runtime.h"
 
 namespace studio {
 

@@ -8,7 +8,7 @@
 #include <iterator>
 #include <string>
 
-#include "core/build_paths.h"
+#include "core/engine/build_paths.h"
 
 namespace umt5test {
 

@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "core/linear.h"
-#include "core/runtime.h"
+#include "core/engine/linear.h"
+#include "core/engine/runtime.h"
 
 namespace {
 

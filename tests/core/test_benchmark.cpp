@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "core/benchmark.h"
+#include "core/chat/benchmark.h"
 #include "test_util.h"
 
 using namespace umt5;

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <map>
 
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 #include "test_util.h"
 
 using namespace umt5;

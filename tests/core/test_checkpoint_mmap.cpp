@@ -8,8 +8,8 @@
 
 #include <cstring>
 
-#include "core/checkpoint.h"
-#include "core/model.h"
+#include "core/formats/checkpoint.h"
+#include "core/engine/model.h"
 #include "test_util.h"
 
 using namespace umt5;

@@ -9,7 +9,7 @@
 
 #include <cmath>
 
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 #include "test_util.h"
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "core/conversation.h"
+#include "core/chat/conversation.h"
 #include "test_util.h"
 
 using namespace umt5;

@@ -10,8 +10,8 @@
 
 #include <signal.h>
 
-#include "core/checkpoint.h"
-#include "core/conversation.h"
+#include "core/formats/checkpoint.h"
+#include "core/chat/conversation.h"
 #include "test_util.h"
 
 using namespace umt5;

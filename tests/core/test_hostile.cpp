@@ -11,10 +11,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "core/checkpoint.h"
-#include "core/config.h"
-#include "core/conversation.h"
-#include "core/model.h"
+#include "core/formats/checkpoint.h"
+#include "core/formats/config.h"
+#include "core/chat/conversation.h"
+#include "core/engine/model.h"
 #include "test_util.h"
 
 using namespace umt5;

@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include "core/linear.h"
-#include "core/ops.h"
+#include "core/engine/linear.h"
+#include "core/engine/ops.h"
 
 using namespace umt5;
 

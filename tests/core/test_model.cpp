@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "core/checkpoint.h"
-#include "core/generation.h"
-#include "core/model.h"
+#include "core/formats/checkpoint.h"
+#include "core/chat/generation.h"
+#include "core/engine/model.h"
 #include "test_util.h"
 
 using namespace umt5;

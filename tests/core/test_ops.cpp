@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "core/config.h"
-#include "core/ops.h"
+#include "core/formats/config.h"
+#include "core/engine/ops.h"
 
 using namespace umt5;
 

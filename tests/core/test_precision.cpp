@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "core/generation.h"
-#include "core/model.h"
+#include "core/chat/generation.h"
+#include "core/engine/model.h"
 #include "test_util.h"
 
 using namespace umt5;

@@ -1,6 +1,6 @@
 // Sampler: greedy choice, repetition penalty, temperature / top-k / top-p sampling, seeding and option checks.
-#include "core/error.h"
-#include "core/sampling.h"
+#include "core/formats/error.h"
+#include "core/chat/sampling.h"
 
 #include <QtTest>
 

@@ -1,6 +1,6 @@
 // StreamingDecoder: byte pieces are held back until their character is complete, and the increments always
 // add up to what Tokenizer::decode gives for the whole sequence.
-#include "core/tokenizer.h"
+#include "core/formats/tokenizer.h"
 #include "test_util.h"
 
 #include <QtTest>

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/formats/tensor.h"
 
 using namespace umt5;
 

@@ -1,7 +1,7 @@
 // Tokenizer: encoding against reference ids produced by the Python sentencepiece/transformers tokenizer,
 // decoding, byte pieces, UTF-8 validation and load errors.
-#include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/formats/error.h"
+#include "core/formats/tokenizer.h"
 #include "test_util.h"
 
 #include <QFile>

@@ -13,11 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.h"
-#include "core/conversation.h"
-#include "core/error.h"
-#include "core/model.h"
-#include "core/transcript.h"
+#include "core/formats/atomic_file.h"
+#include "core/chat/conversation.h"
+#include "core/formats/error.h"
+#include "core/engine/model.h"
+#include "core/chat/transcript.h"
 #include "test_util.h"
 
 using namespace umt5;

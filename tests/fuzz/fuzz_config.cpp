@@ -2,8 +2,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/config.h"
-#include "core/error.h"
+#include "core/formats/config.h"
+#include "core/formats/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {

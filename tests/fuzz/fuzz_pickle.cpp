@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/pickle.h"
+#include "core/formats/pickle.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {

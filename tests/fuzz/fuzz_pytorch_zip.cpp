@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

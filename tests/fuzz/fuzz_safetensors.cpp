@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {

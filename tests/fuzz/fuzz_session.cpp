@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/conversation.h"
-#include "core/model.h"
+#include "core/chat/conversation.h"
+#include "core/engine/model.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/checkpoint.h"
+#include "core/formats/checkpoint.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/transcript.h"
+#include "core/chat/transcript.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {

@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "app/controller.h"
-#include "core/error.h"
-#include "core/generation.h"
-#include "core/model.h"
-#include "core/transcript.h"
+#include "core/formats/error.h"
+#include "core/chat/generation.h"
+#include "core/engine/model.h"
+#include "core/chat/transcript.h"
 #include "test_util.h"
 
 using studio::Controller;

@@ -13,8 +13,8 @@
 #include <map>
 #include <string>
 
-#include "core/checkpoint.h"
-#include "core/conversation.h"
+#include "core/formats/checkpoint.h"
+#include "core/chat/conversation.h"
 
 namespace {
 

@@ -1,0 +1,119 @@
+#include "core/chat/generation.h"
+
+namespace umt5 {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+const char* finish_reason_name(FinishReason reason) {
+    switch (reason) {
+    case FinishReason::Length: return "length";
+    case FinishReason::Eos: return "eos";
+    case FinishReason::Stopped: return "stopped";
+    }
+    return "?";
+}
+
+void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, GenerationStats& stats,
+                    const std::atomic<bool>* stop) {
+    if (!state.encoder_out.empty()) {
+        stats.encoder_reused = true;
+        return;
+    }
+    const auto t0 = Clock::now();
+    state.encoder_out = model.encode(state.prompt_ids, ws, stop);
+    stats.encode_ms = ms_since(t0);
+    state.cache = model.make_cache();
+}
+
+GenerationResult continue_generation(const Model& model, DecodingState& state, Sampler& sampler,
+                                     const GenerationOptions& options, const TokenCallback& on_token, Workspace& ws,
+                                     Clock::time_point started) {
+    if (options.max_new_tokens < 0) throw Error("max new tokens must not be negative");
+    GenerationResult result;
+    result.stats.cache = options.use_cache;
+    ensure_encoded(model, state, ws, result.stats, options.stop);
+
+    const int start_id = static_cast<int>(model.config().decoder_start_token_id);
+    const int eos_id = static_cast<int>(model.config().eos_token_id);
+    const int64_t vocab = model.vocab_size();
+    float* logits = ws.get(Workspace::Logits, static_cast<size_t>(vocab));
+
+    // Decoder inputs so far: the start id, then every generated id.
+    std::vector<int> inputs;
+    inputs.reserve(state.output_ids.size() + static_cast<size_t>(options.max_new_tokens) + 1);
+    inputs.push_back(start_id);
+    inputs.insert(inputs.end(), state.output_ids.begin(), state.output_ids.end());
+
+    StreamingDecoder stream(model.tokenizer());
+    for (int id : state.output_ids) stream.push(id);  // text already shown stays shown
+
+    // Logits for the position after `inputs`.
+    std::vector<int> pending;
+    auto next_logits = [&]() {
+        if (options.use_cache) {
+            if (state.cache.layer_count() == 0) state.cache = model.make_cache();
+            if (!state.cache.has_cross()) model.start_decoding(state.encoder_out, state.cache, ws);
+            const auto known = static_cast<int64_t>(inputs.size()) - 1;
+            if (state.cache.length() > known) state.cache.truncate(known);
+            pending.assign(inputs.begin() + state.cache.length(), inputs.end());
+            model.decode(pending, state.cache, ws, logits, 1);
+        } else {
+            KVCache scratch = model.make_cache();
+            model.start_decoding(state.encoder_out, scratch, ws);
+            model.decode(inputs, scratch, ws, logits, 1);
+        }
+    };
+
+    const auto decode_started = Clock::now();
+    for (int produced = 0; produced < options.max_new_tokens; ++produced) {
+        if (options.stop && options.stop->load(std::memory_order_relaxed)) {
+            result.finish = FinishReason::Stopped;
+            break;
+        }
+        const auto t0 = Clock::now();
+        next_logits();
+        const int id = sampler.next(logits, vocab, inputs);
+        inputs.push_back(id);
+        state.output_ids.push_back(id);
+        result.output_ids.push_back(id);
+        const double step_ms = ms_since(t0);
+        result.stats.per_token_ms.push_back(step_ms);
+        if (result.stats.tokens++ == 0) result.stats.first_token_ms = ms_since(started);
+        // The last token of the call also releases any bytes held back for an incomplete character.
+        const bool last = (id == eos_id && !options.ignore_eos) || produced + 1 == options.max_new_tokens;
+        std::string text = stream.push(id);
+        if (last) text += stream.flush();
+        TokenEvent event{id, static_cast<int>(state.output_ids.size()) - 1, std::move(text), step_ms};
+        const bool keep_going = on_token ? on_token(event) : true;
+        if (id == eos_id && !options.ignore_eos) {
+            result.finish = FinishReason::Eos;
+            break;
+        }
+        if (!keep_going) {
+            result.finish = FinishReason::Stopped;
+            break;
+        }
+    }
+    result.stats.decode_ms = ms_since(decode_started);
+    if (result.stats.tokens > 0 && result.stats.decode_ms > 0)
+        result.stats.tokens_per_s = result.stats.tokens * 1000.0 / result.stats.decode_ms;
+    result.prompt_ids = state.prompt_ids;
+    result.text = model.tokenizer().decode(result.output_ids);
+    return result;
+}
+
+GenerationResult generate(const Model& model, const std::string& prompt, const GenerationOptions& options,
+                          const TokenCallback& on_token) {
+    const auto started = Clock::now();
+    Workspace ws;
+    DecodingState state;
+    state.prompt_ids = model.prompt_ids(prompt);
+    Sampler sampler(options.sampling);
+    return continue_generation(model, state, sampler, options, on_token, ws, started);
+}
+
+}  // namespace umt5

@@ -1,0 +1,349 @@
+#include "core/engine/linear.h"
+
+#include "core/engine/ops.h"
+#include "core/engine/runtime.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <new>
+#include <tuple>
+
+namespace umt5 {
+
+namespace {
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+}  // namespace
+
+const char* precision_name(Precision precision) {
+    switch (precision) {
+    case Precision::F32: return "fp32";
+    case Precision::BF16: return "bf16";
+    case Precision::Int8: return "int8";
+    }
+    return "?";
+}
+
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32" || name == "f32") return Precision::F32;
+    if (name == "bf16") return Precision::BF16;
+    if (name == "int8") return Precision::Int8;
+    throw Error("unknown precision \"" + name + "\" (use fp32, bf16 or int8)");
+}
+
+namespace {
+
+dt weight_type(Precision p) { return p == Precision::F32 ? dt::f32 : p == Precision::BF16 ? dt::bf16 : dt::s8; }
+dt source_type(Precision p) { return weight_type(p); }
+
+// Per-thread buffers for converted activations and int8 results, so a forward pass allocates nothing once warm.
+struct ConversionScratch {
+    std::vector<uint16_t> bf16;
+    std::vector<int8_t> int8;
+    std::vector<float> product;
+    std::vector<float> row_scales;
+    std::vector<float> padded_source;  // F32 rows padded to the primitive's row count
+    std::vector<float> padded_output;
+};
+
+// Row counts above one are rounded up to a bucket, so a growing prefix (uncached decoding, encoder inputs of any
+// length) reuses a few primitives instead of creating one per length. Rows are independent in a matmul, so the
+// padding rows only cost their share of the product.
+int64_t row_bucket(int64_t m) {
+    if (m <= 1) return m;
+    const int64_t step = m <= 128 ? 8 : 64;
+    return (m + step - 1) / step * step;
+}
+// The per-call activation conversions, written so the compiler vectorizes them (`omp simd`; no libm calls).
+
+// Largest |x[i]|.
+float max_abs(const float* x, int64_t n) {
+    float result = 0;
+#pragma omp simd reduction(max : result)
+    for (int64_t i = 0; i < n; ++i) result = std::max(result, std::fabs(x[i]));
+    return result;
+}
+
+// q[i] = round-to-nearest-even(clamp(x[i] * inverse_scale, -127, 127)), as std::lrint would round.
+void quantize_s8(const float* x, int64_t n, float inverse_scale, int8_t* q) {
+    // Adding and subtracting 1.5 * 2^23 rounds |v| <= 2^22 to an integer in the current (nearest-even) mode.
+    constexpr float kRound = 12582912.0f;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = std::clamp(x[i] * inverse_scale, -127.0f, 127.0f);
+        q[i] = static_cast<int8_t>(static_cast<int>((v + kRound) - kRound));
+    }
+}
+
+// y[i] = bfloat16(x[i]), rounded to nearest even; NaN stays a quiet NaN (as f32_to_bf16).
+void convert_to_bf16(const float* x, int64_t n, uint16_t* y) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &x[i], 4);
+        const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+        const uint32_t quiet_nan = (bits >> 16) | 0x40u;
+        y[i] = static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+    }
+}
+
+// A plain row-major [rows, cols] matrix descriptor of this thread pointing at `data`. The memory objects are
+// kept per thread and shape (and role, so a layer's source and destination never share one) and only get a new
+// data handle per call: creating three of them per call cost about 1 us, some 2 % of an int8 decoder step.
+dnnl::memory& plain_matrix(int role, int64_t rows, int64_t cols, dt type, void* data) {
+    thread_local std::map<std::tuple<int, int64_t, int64_t, dt>, dnnl::memory> matrices;
+    const auto key = std::make_tuple(role, rows, cols, type);
+    auto it = matrices.find(key);
+    if (it == matrices.end())
+        it = matrices.emplace(key, dnnl::memory({{rows, cols}, type, tag::ab}, cpu_engine(), DNNL_MEMORY_NONE)).first;
+    it->second.set_data_handle(data);
+    return it->second;
+}
+
+ConversionScratch& conversion_scratch() {
+    thread_local ConversionScratch scratch;
+    return scratch;
+}
+
+}  // namespace
+
+Linear::Linear(Tensor weight, Precision precision, Activation activation)
+    : precision_(precision), activation_(activation) {
+    if (weight.rank() != 2 || weight.dtype() != DType::F32)
+        throw Error("linear layer needs an F32 [out, in] weight, got " + dtype_name(weight.dtype()) + " " +
+                    shape_string(weight.shape()));
+    out_ = weight.dim(0);
+    in_ = weight.dim(1);
+
+    // Int8: one symmetric scale per output feature (row of the [out, in] weight), quantized before packing.
+    Tensor quantized;
+    if (precision_ == Precision::Int8) {
+        quantized = Tensor({out_, in_}, DType::I8);
+        weight_scales_.resize(static_cast<size_t>(out_));
+        const float* w = weight.data<float>();
+        int8_t* q = quantized.data<int8_t>();
+        for (int64_t n = 0; n < out_; ++n) {
+            float max_abs = 0;
+            for (int64_t k = 0; k < in_; ++k) max_abs = std::max(max_abs, std::fabs(w[n * in_ + k]));
+            const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+            weight_scales_[static_cast<size_t>(n)] = scale;
+            for (int64_t k = 0; k < in_; ++k)
+                q[n * in_ + k] = static_cast<int8_t>(std::lrint(std::clamp(w[n * in_ + k] / scale, -127.0f, 127.0f)));
+        }
+    }
+
+    // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
+    const dnnl::memory::desc any({in_, out_}, weight_type(precision_), tag::any);
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
+        attributes(false), cpu_engine());
+    const dnnl::memory::desc plain_f32({in_, out_}, dt::f32, tag::ba);
+    dnnl::memory plain = precision_ == Precision::Int8
+                             ? dnnl::memory(plain_desc(), cpu_engine(), quantized.raw())
+                             : dnnl::memory(plain_f32, cpu_engine(), weight.raw());
+    // Large bf16 and int8 weights (the output projection) go on 2 MiB pages where the kernel allows it
+    // (transparent huge pages in "madvise" mode): a decode step streams all of them, and umt5-small decodes
+    // 12-18 % (bf16) and 5-9 % (int8) faster than on 4 KiB pages, at the cost of a few milliseconds at most on the
+    // first token of a request that follows a long one. In fp32 the gain was 4 % and the first-token cost up to 20 ms
+    // (bench/README.md), so fp32 keeps oneDNN's allocation, as do small weights: rounding them up to 2 MiB would
+    // waste more than it saves.
+    constexpr size_t kHugePage = size_t{2} << 20;
+    const size_t packed_bytes = pd.weights_desc().get_size();
+    if (precision_ != Precision::F32 && packed_bytes >= 4 * kHugePage) {
+        const size_t rounded = (packed_bytes + kHugePage - 1) / kHugePage * kHugePage;
+        void* storage = std::aligned_alloc(kHugePage, rounded);
+        if (!storage) throw std::bad_alloc();
+        huge_page_storage_ = std::shared_ptr<void>(storage, [](void* p) { std::free(p); });
+        madvise(huge_page_storage_.get(), rounded, MADV_HUGEPAGE);  // advice only: on failure the pages stay small
+        weights_ = dnnl::memory(pd.weights_desc(), cpu_engine(), huge_page_storage_.get());
+    } else {
+        weights_ = dnnl::memory(pd.weights_desc(), cpu_engine());
+    }
+    dnnl::stream& stream = thread_stream();
+    dnnl::reorder(plain, weights_).execute(stream, plain, weights_);  // converts F32 -> BF16 on the way
+    stream.wait();
+}
+
+Linear::Linear(Linear&& other) noexcept
+    : in_(other.in_),
+      out_(other.out_),
+      precision_(other.precision_),
+      activation_(other.activation_),
+      weight_scales_(std::move(other.weight_scales_)),
+      huge_page_storage_(std::move(other.huge_page_storage_)),
+      weights_(std::move(other.weights_)),
+      primitives_(std::move(other.primitives_)) {}
+
+Linear& Linear::operator=(Linear&& other) noexcept {
+    in_ = other.in_;
+    out_ = other.out_;
+    precision_ = other.precision_;
+    activation_ = other.activation_;
+    weight_scales_ = std::move(other.weight_scales_);
+    weights_ = std::move(other.weights_);  // before the storage it may point into is released
+    huge_page_storage_ = std::move(other.huge_page_storage_);
+    primitives_ = std::move(other.primitives_);
+    return *this;
+}
+
+dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, weight_type(precision_), tag::ba}; }
+
+dnnl::primitive_attr Linear::attributes(bool accumulate) const {
+    dnnl::primitive_attr attr;
+    // Int8: the weight and activation scales, the residual add and the activation are applied after the product.
+    // No output-scale attribute: fixed per-layer scales would make every layer's primitive distinct, so oneDNN
+    // would generate its kernels once per layer instead of once per shape (about 36 ms more before the first
+    // token of umt5-small), and runtime scales push it off its fast int8 kernels.
+    if (precision_ == Precision::Int8) return attr;
+    dnnl::post_ops ops;
+    if (accumulate) ops.append_sum(1.0f);
+    switch (activation_) {
+    case Activation::None: break;
+    case Activation::GeluTanh: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f); break;
+    case Activation::GeluErf: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f); break;
+    case Activation::Relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
+    }
+    attr.set_post_ops(ops);
+    return attr;
+}
+
+const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
+    if (precision_ == Precision::Int8) accumulate = false;  // done by forward() after scaling
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(m, accumulate);
+    auto it = primitives_.find(key);
+    if (it != primitives_.end()) return it->second;
+    const dnnl::memory::desc src({m, in_}, source_type(precision_), tag::ab);
+    const dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
+    const dnnl::primitive_attr attr = attributes(accumulate);
+    Primitive p;
+    try {
+        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine()});
+    } catch (const dnnl::error&) {
+        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine()});
+        p.on_packed = false;
+    }
+    return primitives_.emplace(key, std::move(p)).first->second;
+}
+
+void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const {
+    if (m <= 0) return;
+    const int64_t rows = row_bucket(m);
+    const Primitive& prim = primitive(rows, accumulate);
+    dnnl::engine& engine = cpu_engine();
+    dnnl::stream& stream = thread_stream();
+    const auto count = static_cast<size_t>(m * in_);
+    const auto padded_count = static_cast<size_t>(rows * in_);
+    ConversionScratch& scratch = conversion_scratch();
+
+    // Source in the layer's precision, with rows - m zero rows of padding.
+    void* source = const_cast<float*>(x);
+    if (precision_ == Precision::F32 && rows != m) {
+        if (scratch.padded_source.size() < padded_count) scratch.padded_source.resize(padded_count);
+        std::copy(x, x + count, scratch.padded_source.begin());
+        std::fill(scratch.padded_source.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.padded_source.begin() + static_cast<std::ptrdiff_t>(padded_count), 0.0f);
+        source = scratch.padded_source.data();
+    } else if (precision_ == Precision::BF16) {
+        if (scratch.bf16.size() < padded_count) scratch.bf16.resize(padded_count);
+        convert_to_bf16(x, static_cast<int64_t>(count), scratch.bf16.data());
+        std::fill(scratch.bf16.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.bf16.begin() + static_cast<std::ptrdiff_t>(padded_count), uint16_t{0});
+        source = scratch.bf16.data();
+    } else if (precision_ == Precision::Int8) {
+        // One symmetric scale per input row; it is applied to the row's outputs after the product.
+        if (scratch.int8.size() < padded_count) scratch.int8.resize(padded_count);
+        std::fill(scratch.int8.begin() + static_cast<std::ptrdiff_t>(count),
+                  scratch.int8.begin() + static_cast<std::ptrdiff_t>(padded_count), int8_t{0});
+        if (scratch.row_scales.size() < static_cast<size_t>(m)) scratch.row_scales.resize(static_cast<size_t>(m));
+        for (int64_t r = 0; r < m; ++r) {
+            const float* row = x + r * in_;
+            const float largest = max_abs(row, in_);
+            const float scale = largest > 0 ? largest / 127.0f : 1.0f;
+            scratch.row_scales[static_cast<size_t>(r)] = scale;
+            quantize_s8(row, in_, 1.0f / scale, scratch.int8.data() + r * in_);
+        }
+        source = scratch.int8.data();
+    }
+    // Destination: y itself when no padding is needed; otherwise a padded buffer (holding y's rows first when the
+    // product is added to them).
+    const auto outputs = static_cast<size_t>(m * out_);
+    const auto padded_outputs = static_cast<size_t>(rows * out_);
+    float* product = y;
+    if (precision_ == Precision::Int8) {
+        if (scratch.product.size() < padded_outputs) scratch.product.resize(padded_outputs);
+        product = scratch.product.data();
+    } else if (rows != m) {
+        if (scratch.padded_output.size() < padded_outputs) scratch.padded_output.resize(padded_outputs);
+        if (accumulate) std::copy(y, y + outputs, scratch.padded_output.begin());
+        product = scratch.padded_output.data();
+    }
+
+    dnnl::memory& src = plain_matrix(0, rows, in_, source_type(precision_), source);
+    dnnl::memory& dst = plain_matrix(1, rows, out_, dt::f32, product);
+    dnnl::memory wei = weights_;
+    if (!prim.on_packed) {
+        wei = dnnl::memory(plain_desc(), engine);
+        dnnl::reorder(weights_, wei).execute(stream, const_cast<dnnl::memory&>(weights_), wei);
+    }
+    prim.matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+    if (precision_ != Precision::Int8 && product != y) std::copy(product, product + outputs, y);
+
+    // Int8: y[r] (+)= activation(row scale * weight scale * q_x q_w^T).
+    if (precision_ == Precision::Int8) {
+        const float* weight_scale = weight_scales_.data();
+        for (int64_t r = 0; r < m; ++r) {
+            const float scale = scratch.row_scales[static_cast<size_t>(r)];
+            const float* p = product + r * out_;
+            float* out = y + r * out_;
+            if (accumulate) {
+#pragma omp simd
+                for (int64_t i = 0; i < out_; ++i) out[i] += scale * weight_scale[i] * p[i];
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < out_; ++i) out[i] = scale * weight_scale[i] * p[i];
+            }
+            switch (activation_) {
+            case Activation::None: break;
+            case Activation::GeluTanh: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_tanh(out[i]); break;
+            case Activation::GeluErf: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_erf(out[i]); break;
+            case Activation::Relu: for (int64_t i = 0; i < out_; ++i) out[i] = std::max(out[i], 0.0f); break;
+            }
+        }
+    }
+}
+
+BatchedMatmul::BatchedMatmul(bool b_transposed) : b_transposed_(b_transposed) {
+    // A unit stride in the innermost dimension of each operand lets oneDNN pick its JIT gemm rather than the
+    // reference kernel that fully runtime strides fall back to.
+    const auto rt = DNNL_RUNTIME_DIM_VAL;
+    const dnnl::memory::dims dims{rt, rt, rt};
+    const dnnl::memory::desc row_major(dims, dt::f32, dnnl::memory::dims{rt, rt, 1});
+    const dnnl::memory::desc column_major(dims, dt::f32, dnnl::memory::dims{rt, 1, rt});
+    primitive_ = dnnl::matmul(dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(row_major, b_transposed ? column_major : row_major, row_major), cpu_engine()));
+}
+
+void BatchedMatmul::run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedMatrix a, StridedMatrix b, float* c,
+                        int64_t c_batch_stride, int64_t c_row_stride) const {
+    if (batch <= 0 || m <= 0 || n <= 0 || k <= 0) return;
+    if (a.col_stride != 1 || (b_transposed_ ? b.row_stride : b.col_stride) != 1)
+        throw Error("batched matmul: operand strides do not match the primitive's layout");
+    dnnl::engine& engine = cpu_engine();
+    dnnl::memory src({{batch, m, k}, dt::f32, {a.batch_stride, a.row_stride, a.col_stride}}, engine,
+                     const_cast<float*>(a.data));
+    dnnl::memory wei({{batch, k, n}, dt::f32, {b.batch_stride, b.row_stride, b.col_stride}}, engine,
+                     const_cast<float*>(b.data));
+    dnnl::memory dst({{batch, m, n}, dt::f32, {c_batch_stride, c_row_stride, 1}}, engine, c);
+    dnnl::stream& stream = thread_stream();
+    primitive_.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+}
+
+}  // namespace umt5

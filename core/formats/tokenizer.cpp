@@ -1,0 +1,215 @@
+#include "core/formats/tokenizer.h"
+
+#include "core/formats/error.h"
+
+#include <sentencepiece_processor.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
+namespace umt5 {
+
+namespace {
+
+// Status messages can span lines; the core's errors are one line.
+std::string one_line(std::string text) {
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    return text;
+}
+
+[[noreturn]] void fail_load(const std::filesystem::path& file, const std::string& reason) {
+    throw Error(file.string() + ": cannot load the sentencepiece model (" + one_line(reason) + ")");
+}
+
+// Length of the UTF-8 sequence that starts with `lead`, 0 when no well-formed sequence starts with it.
+int sequence_length(unsigned char lead) {
+    if (lead < 0x80) return 1;
+    if (lead >= 0xC2 && lead <= 0xDF) return 2;
+    if (lead >= 0xE0 && lead <= 0xEF) return 3;
+    if (lead >= 0xF0 && lead <= 0xF4) return 4;
+    return 0;
+}
+
+// Whether `second` may follow `lead`; the tighter ranges exclude overlongs, surrogates and code points past
+// U+10FFFF.
+bool second_byte_ok(unsigned char lead, unsigned char second) {
+    switch (lead) {
+    case 0xE0: return second >= 0xA0 && second <= 0xBF;
+    case 0xED: return second >= 0x80 && second <= 0x9F;
+    case 0xF0: return second >= 0x90 && second <= 0xBF;
+    case 0xF4: return second >= 0x80 && second <= 0x8F;
+    default: return second >= 0x80 && second <= 0xBF;
+    }
+}
+
+bool is_continuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
+
+// Whether bytes[0..count) are a proper prefix of some well-formed multi-byte sequence.
+bool is_incomplete_sequence(const unsigned char* bytes, size_t count) {
+    const int length = sequence_length(bytes[0]);
+    if (length < 2 || count >= static_cast<size_t>(length)) return false;
+    if (count >= 2 && !second_byte_ok(bytes[0], bytes[1])) return false;
+    for (size_t i = 2; i < count; ++i)
+        if (!is_continuation(bytes[i])) return false;
+    return true;
+}
+
+}  // namespace
+
+size_t utf8_error_offset(const std::string& text) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    const size_t size = text.size();
+    size_t i = 0;
+    while (i < size) {
+        const int length = sequence_length(bytes[i]);
+        if (length == 0) return i;
+        if (length > 1) {
+            if (i + length > size) return i;
+            if (!second_byte_ok(bytes[i], bytes[i + 1])) return i;
+            for (int k = 2; k < length; ++k)
+                if (!is_continuation(bytes[i + k])) return i;
+        }
+        i += length;
+    }
+    return std::string::npos;
+}
+
+bool is_valid_utf8(const std::string& text) { return utf8_error_offset(text) == std::string::npos; }
+
+struct Tokenizer::Impl {
+    sentencepiece::SentencePieceProcessor processor;
+};
+
+Tokenizer::Tokenizer() = default;
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+
+Tokenizer Tokenizer::load(const std::filesystem::path& model_file) {
+    // Read the file ourselves: sentencepiece's own reader reports a directory by throwing from deep inside.
+    std::error_code error;
+    if (!std::filesystem::exists(model_file, error)) fail_load(model_file, "no such file");
+    if (std::filesystem::is_directory(model_file, error)) fail_load(model_file, "it is a directory");
+    std::ifstream in(model_file, std::ios::binary);
+    if (!in) fail_load(model_file, "the file cannot be opened");
+    const std::string serialized{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) fail_load(model_file, "the file cannot be read");
+    if (serialized.empty()) fail_load(model_file, "the file is empty");
+
+    Tokenizer tokenizer;
+    tokenizer.impl_ = std::make_unique<Impl>();
+    const auto status = tokenizer.impl_->processor.LoadFromSerializedProto(serialized);
+    if (!status.ok()) {
+        // A parse failure reports a source location and an expression; say what it means instead.
+        const std::string message = status.message();
+        const bool parse_failure = message.find("ParseFromArray") != std::string::npos;
+        fail_load(model_file, parse_failure ? "not a sentencepiece model file" : message);
+    }
+    if (tokenizer.piece_count() <= 0) fail_load(model_file, "the model has no pieces");
+    return tokenizer;
+}
+
+std::vector<int> Tokenizer::encode(const std::string& text) const {
+    const size_t bad = utf8_error_offset(text);
+    if (bad != std::string::npos) throw Error("prompt is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+    if (!impl_) throw Error("no tokenizer is loaded");
+    std::vector<int> ids;
+    const auto status = impl_->processor.Encode(text, &ids);
+    if (!status.ok()) throw Error("cannot tokenize the prompt (" + one_line(status.message()) + ")");
+    return ids;
+}
+
+std::string Tokenizer::decode(const std::vector<int>& ids) const {
+    if (!impl_) return {};
+    std::vector<int> kept;
+    kept.reserve(ids.size());
+    for (int id : ids)
+        if (!is_silent(id)) kept.push_back(id);
+    std::string text;
+    const auto status = impl_->processor.Decode(kept, &text);
+    if (!status.ok()) throw Error("cannot decode token ids (" + one_line(status.message()) + ")");
+    return text;
+}
+
+int Tokenizer::piece_count() const { return impl_ ? impl_->processor.GetPieceSize() : 0; }
+
+std::string Tokenizer::id_to_piece(int id) const {
+    if (id < 0 || id >= piece_count()) return {};
+    return impl_->processor.IdToPiece(id);
+}
+
+int Tokenizer::eos_id() const { return impl_ ? impl_->processor.eos_id() : -1; }
+
+bool Tokenizer::is_byte_piece(int id) const {
+    return id >= 0 && id < piece_count() && impl_->processor.IsByte(id);
+}
+
+int Tokenizer::byte_value(int id) const {
+    if (!is_byte_piece(id)) return -1;
+    // Byte pieces are spelled <0xHH>.
+    const std::string piece = impl_->processor.IdToPiece(id);
+    if (piece.size() != 6 || piece.compare(0, 3, "<0x") != 0 || piece[5] != '>') return -1;
+    return std::stoi(piece.substr(3, 2), nullptr, 16);
+}
+
+bool Tokenizer::is_silent(int id) const {
+    return id < 0 || id >= piece_count() || impl_->processor.IsControl(id);
+}
+
+StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+
+size_t StreamingDecoder::incomplete_tail() const {
+    // A UTF-8 character is at most 4 bytes, so only the last 3 ids can hold an unfinished one.
+    unsigned char bytes[3];
+    size_t count = 0;
+    while (count < 3 && count < ids_.size()) {
+        const int value = tokenizer_->byte_value(ids_[ids_.size() - 1 - count]);
+        if (value < 0) break;
+        bytes[2 - count] = static_cast<unsigned char>(value);
+        ++count;
+    }
+    // The unfinished character starts at the last byte that is not a continuation byte.
+    for (size_t length = 1; length <= count; ++length) {
+        const unsigned char* start = bytes + 3 - length;
+        if (is_continuation(*start)) continue;
+        return is_incomplete_sequence(start, length) ? length : 0;
+    }
+    return 0;
+}
+
+std::string StreamingDecoder::push(int id) {
+    if (tokenizer_->is_silent(id)) return {};
+    ids_.push_back(id);
+    const size_t held = incomplete_tail();
+    if (held > 1) return {};  // the id only extended a character that is still unfinished
+    const std::string text =
+        held == 0 ? tokenizer_->decode(ids_) : tokenizer_->decode(std::vector<int>(ids_.begin(), ids_.end() - 1));
+    // Decoding is prefix-stable once unfinished bytes are held back; should it ever not be, wait until the text
+    // agrees with what was already emitted again.
+    if (text.size() < emitted_.size() || text.compare(0, emitted_.size(), emitted_) != 0) return {};
+    std::string increment = text.substr(emitted_.size());
+    emitted_ = text;
+    return increment;
+}
+
+std::string StreamingDecoder::flush() {
+    const std::string text = tokenizer_->decode(ids_);
+    size_t common = 0;
+    while (common < text.size() && common < emitted_.size() && text[common] == emitted_[common]) ++common;
+    // Cut at a character boundary so the rest is valid UTF-8 on its own.
+    while (common > 0 && common < text.size() && is_continuation(static_cast<unsigned char>(text[common])))
+        --common;
+    std::string rest = text.substr(common);
+    reset();
+    return rest;
+}
+
+void StreamingDecoder::reset() {
+    ids_.clear();
+    emitted_.clear();
+}
+
+}  // namespace umt5
