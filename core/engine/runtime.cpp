@@ -24,11 +24,11 @@ void respect_thread_limit() {
 // Decoding runs one row at a time, and there oneDNN 2.6's AMX kernels stream weights more slowly than its
 // AVX-512 BF16/VNNI ones: on this project's benchmark machine (umt5-small, 2 threads) int8 decoded 125 tok/s with
 // AMX and 158 without, bf16 62 and 77 (bench/README.md). AMX wins only on many rows at once (long prompts, decoding
-// without a cache), which matter far less. So unless the user chose with DNNL_MAX_CPU_ISA, kernels are capped at
-// AVX-512 BF16 before the first primitive exists (the cap is process-wide and fixed from then on). On CPUs without
-// AMX the cap changes nothing.
+// without a cache), which matter far less. So unless the user chose with ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA),
+// kernels are capped at AVX-512 BF16 before the first primitive exists (the cap is process-wide and fixed from then
+// on). On CPUs without AMX the cap changes nothing.
 void prefer_single_row_kernels() {
-    if (std::getenv("DNNL_MAX_CPU_ISA")) return;
+    if (std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA")) return;
     // Fails only when it is too late (a primitive already exists) or the build has no ISA control: oneDNN's
     // choice then stays, which is correct, only slower.
     (void)dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx512_core_bf16);

@@ -6,8 +6,8 @@
 
 namespace umt5 {
 
-// The engine. Created on first use, after capping oneDNN's kernels at AVX-512 BF16 unless DNNL_MAX_CPU_ISA is set
-// (AMX kernels are slower for single-row decoder steps; see runtime.cpp).
+// The engine. Created on first use, after capping oneDNN's kernels at AVX-512 BF16 unless ONEDNN_MAX_CPU_ISA
+// (or DNNL_MAX_CPU_ISA) is set (AMX kernels are slower for single-row decoder steps; see runtime.cpp).
 dnnl::engine& cpu_engine();
 // The instruction set oneDNN's kernels use, e.g. "avx512_core_bf16" (for reports and benchmarks).
 std::string kernel_isa();
