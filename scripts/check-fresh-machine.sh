@@ -8,8 +8,10 @@
 #   sudo ./scripts/check-fresh-machine.sh --first      only ./scripts/run.sh (set up, build, translate)
 #
 # Needs root (chroot and mounts); installs mmdebstrap with apt if it is missing. Commits only: the clone is of
-# HEAD, so uncommitted changes are not tested. Environment: FRESH_ROOT (where the root is made, default
-# build-fresh/root; deleted first), UMT5_JOBS (passed through).
+# HEAD, so uncommitted changes are not tested. This machine's compiler cache is shared with the new root (the same
+# sources are not compiled twice; ccache checks every header it recorded, so a missing -dev package still fails).
+# Environment: FRESH_ROOT (where the root is made, default build-fresh/root; deleted first), FRESH_CCACHE (the
+# cache to share, default this machine's; "none" for a cold build), UMT5_JOBS (passed through).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(cd "$ROOT/.." && pwd)/shared
@@ -82,6 +84,13 @@ for m in proc dev dev/pts; do
   esac
   mounted+=("$NEWROOT/$m")
 done
+
+cache=${FRESH_CCACHE:-$(ccache -k cache_dir 2>/dev/null || true)}
+if [[ -n "$cache" && "$cache" != none ]]; then
+  mkdir -p "$cache" "$NEWROOT/root/.cache/ccache"
+  mount --bind "$cache" "$NEWROOT/root/.cache/ccache"
+  mounted+=("$NEWROOT/root/.cache/ccache")
+fi
 
 in_root() {
   chroot "$NEWROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
