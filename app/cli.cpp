@@ -4,6 +4,8 @@
 #include <iostream>
 #include <map>
 
+#include "core/engine/cpu.h"
+#include "core/engine/precision_support.h"
 #include "core/formats/error.h"
 #include "core/chat/generation_json.h"
 
@@ -80,11 +82,23 @@ Conversation load_session(const std::string& path, const Model& model) {
     return conversation;
 }
 
+namespace {
+
+// --version: the build, this CPU and what each precision runs on here (probed, see core/engine/precision_support.h).
+std::string version_text() {
+    std::string text = std::string("umt5 ") + UMT5_VERSION + "\nCPU: " + cpu_summary() + "\nPrecisions on this CPU:\n" +
+                       precision_table();
+    text.pop_back();  // CLI11 ends the output with its own newline
+    return text;
+}
+
+}  // namespace
+
 int run(int argc, char** argv) {
     CLI::App app{"umt5: run umT5 encoder-decoder models on the CPU (oneDNN, sentencepiece).\n"
                  "Without --model, the embedded demo model (English <-> 20 languages UI strings) is used.",
                  "umt5"};
-    app.set_version_flag("--version", std::string("umt5 ") + UMT5_VERSION);
+    app.set_version_flag("--version", version_text, "Print the version, this CPU and the precisions it runs");
     app.require_subcommand(1);
     app.failure_message([](const CLI::App*, const CLI::Error& e) {
         return std::string("umt5: error: ") + e.what() + " (see --help)\n";
@@ -105,6 +119,10 @@ int run(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "umt5: error: %s\n", e.what());
+        return 1;
+    } catch (...) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "umt5: error: an unknown internal error\n");
         return 1;
     }
     return 2;

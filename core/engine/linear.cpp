@@ -1,6 +1,7 @@
 #include "core/engine/linear.h"
 
 #include "core/engine/ops.h"
+#include "core/engine/precision_support.h"
 #include "core/engine/runtime.h"
 
 #include <sys/mman.h>
@@ -105,6 +106,11 @@ dnnl::memory& plain_matrix(int role, int64_t rows, int64_t cols, dt type, void* 
     return it->second;
 }
 
+std::string layer_words(Precision precision, int64_t out, int64_t in) {
+    return std::string(precision_name(precision)) + " linear layer [" + std::to_string(out) + ", " +
+           std::to_string(in) + "]";
+}
+
 ConversionScratch& conversion_scratch() {
     thread_local ConversionScratch scratch;
     return scratch;
@@ -138,10 +144,17 @@ Linear::Linear(Tensor weight, Precision precision, Activation activation)
     }
 
     // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
+    // oneDNN refuses a precision this CPU has no kernel for (bf16 below AVX-512) right here.
     const dnnl::memory::desc any({in_, out_}, weight_type(precision_), tag::any);
-    const dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
-        attributes(false), cpu_engine());
+    dnnl::matmul::primitive_desc pd;
+    try {
+        pd = dnnl::matmul::primitive_desc(
+            dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
+            attributes(false), cpu_engine());
+    } catch (const dnnl::error& e) {
+        throw UnsupportedPrecision(unsupported_reason(precision_, e.what()), layer_words(precision_, out_, in_));
+    }
+    kernel_ = pd.impl_info_str();
     const dnnl::memory::desc plain_f32({in_, out_}, dt::f32, tag::ba);
     dnnl::memory plain = precision_ == Precision::Int8
                              ? dnnl::memory(plain_desc(), cpu_engine(), quantized.raw())
@@ -174,6 +187,7 @@ Linear::Linear(Linear&& other) noexcept
       out_(other.out_),
       precision_(other.precision_),
       activation_(other.activation_),
+      kernel_(std::move(other.kernel_)),
       weight_scales_(std::move(other.weight_scales_)),
       huge_page_storage_(std::move(other.huge_page_storage_)),
       weights_(std::move(other.weights_)),
@@ -184,6 +198,7 @@ Linear& Linear::operator=(Linear&& other) noexcept {
     out_ = other.out_;
     precision_ = other.precision_;
     activation_ = other.activation_;
+    kernel_ = std::move(other.kernel_);
     weight_scales_ = std::move(other.weight_scales_);
     weights_ = std::move(other.weights_);  // before the storage it may point into is released
     huge_page_storage_ = std::move(other.huge_page_storage_);
@@ -225,7 +240,12 @@ const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
     try {
         p.matmul = dnnl::matmul({dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine()});
     } catch (const dnnl::error&) {
-        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine()});
+        try {
+            p.matmul = dnnl::matmul({dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine()});
+        } catch (const dnnl::error& e) {
+            throw UnsupportedPrecision(unsupported_reason(precision_, e.what()),
+                                       layer_words(precision_, out_, in_) + " with " + std::to_string(m) + " rows");
+        }
         p.on_packed = false;
     }
     return primitives_.emplace(key, std::move(p)).first->second;

@@ -39,6 +39,7 @@ public:
     Linear() = default;
     // `weight`: F32 [out_features, in_features]; converted to `precision`, packed into the layer's own memory and
     // then released. `activation` is applied to every output (not together with accumulate).
+    // Throws UnsupportedPrecision (core/engine/precision_support.h) when this CPU has no kernel for `precision`.
     explicit Linear(Tensor weight, Precision precision = Precision::F32, Activation activation = Activation::None);
     Linear(Linear&& other) noexcept;
     Linear& operator=(Linear&& other) noexcept;
@@ -47,6 +48,9 @@ public:
     int64_t out_features() const { return out_; }
     Precision precision() const { return precision_; }
     size_t weight_bytes() const { return weights_ ? weights_.get_desc().get_size() : 0; }
+    // The kernel a decoder step (one row) runs on, for reports: oneDNN's implementation name, e.g.
+    // "brg:avx512_core_amx" or "gemm:jit".
+    std::string kernel() const { return kernel_; }
 
     // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
     void forward(const float* x, int64_t m, float* y, bool accumulate = false) const;
@@ -64,6 +68,7 @@ private:
     int64_t out_ = 0;
     Precision precision_ = Precision::F32;
     Activation activation_ = Activation::None;
+    std::string kernel_;
     std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
     std::shared_ptr<void> huge_page_storage_;  // large bf16/int8 weights: their storage, on 2 MiB pages
     dnnl::memory weights_;  // the weights in the layout of weights_.get_desc(); owns them unless huge_page_storage_

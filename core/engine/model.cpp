@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/engine/build_paths.h"
+#include "core/engine/precision_support.h"
 #include "core/formats/checkpoint.h"
 #include "core/engine/runtime.h"
 
@@ -154,6 +155,17 @@ size_t available_memory_bytes() {
     return 0;
 }
 
+// Builds the layers named `layer`, so that a layer the CPU has no kernel for is reported with its name:
+// "DIR: decoder.block.3: bf16 needs a CPU with ... (bf16 linear layer [512, 1024])".
+template <typename Build>
+void build_layer(const std::filesystem::path& dir, const std::string& layer, Build&& build) {
+    try {
+        build();
+    } catch (const UnsupportedPrecision& e) {
+        throw Error(dir.string() + ": " + layer + ": " + e.what());
+    }
+}
+
 }  // namespace
 
 std::filesystem::path Model::default_model_dir() {
@@ -174,6 +186,10 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
     std::error_code not_a_directory;
     if (!std::filesystem::is_directory(dir, not_a_directory)) throw Error(dir.string() + ": not a model directory");
     set_num_threads(options.threads);
+    // Before reading any weight: a precision this CPU cannot run is refused in one line that says why.
+    if (const PrecisionSupport& support = precision_support(options.precision); !support.runs)
+        throw Error("cannot load " + dir.string() + " in " + precision_name(options.precision) + ": " +
+                    support.reason);
     std::shared_ptr<Model> model(new Model());
     model->dir_ = dir;
     model->config_ = ModelConfig::from_file(dir / "config.json");
@@ -218,7 +234,8 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
         b.self_attention_norm = reader.read(p + "0.layer_norm.weight", {c.d_model});
         b.feed_forward = reader.feed_forward(p + "1.DenseReluDense", c);
         b.feed_forward_norm = reader.read(p + "1.layer_norm.weight", {c.d_model});
-        encoder_blocks.emplace_back(std::move(b), c, options.precision);
+        build_layer(dir, "encoder.block." + std::to_string(i),
+                    [&] { encoder_blocks.emplace_back(std::move(b), c, options.precision); });
     }
     Tensor encoder_norm = reader.read("encoder.final_layer_norm.weight", {c.d_model});
 
@@ -233,7 +250,8 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
         b.cross_attention_norm = reader.read(p + "1.layer_norm.weight", {c.d_model});
         b.feed_forward = reader.feed_forward(p + "2.DenseReluDense", c);
         b.feed_forward_norm = reader.read(p + "2.layer_norm.weight", {c.d_model});
-        decoder_blocks.emplace_back(std::move(b), c, options.precision);
+        build_layer(dir, "decoder.block." + std::to_string(i),
+                    [&] { decoder_blocks.emplace_back(std::move(b), c, options.precision); });
     }
     Tensor decoder_norm = reader.read("decoder.final_layer_norm.weight", {c.d_model});
     // The output projection is packed from F32 (a tied model's shared.weight is read again for that: the copy
@@ -246,8 +264,11 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
 
     model->precision_ = options.precision;
     model->encoder_ = std::make_unique<Encoder>(shared, std::move(encoder_blocks), std::move(encoder_norm), c);
-    model->decoder_ = std::make_unique<Decoder>(shared, std::move(decoder_blocks), std::move(decoder_norm),
-                                                std::move(lm_head), std::move(rescoring), tied, c, options.precision);
+    build_layer(dir, tied ? "shared.weight (output projection)" : "lm_head", [&] {
+        model->decoder_ = std::make_unique<Decoder>(shared, std::move(decoder_blocks), std::move(decoder_norm),
+                                                    std::move(lm_head), std::move(rescoring), tied, c,
+                                                    options.precision);
+    });
     model->identity_ = reader.identity();
     if (options.precision != Precision::F32) model->identity_ += std::string("-") + precision_name(options.precision);
     model->parameter_count_ = reader.parameters();
