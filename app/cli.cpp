@@ -12,9 +12,9 @@
 namespace umt5::cli {
 
 void ModelArgs::add_to(CLI::App& command) {
-    command.add_option("--model", model_dir, "Hugging Face umT5 checkpoint directory (default: the embedded demo model)");
+    model_option = command.add_option("--model", model_dir, "Hugging Face umT5 checkpoint directory (default: the embedded demo model)");
     command.add_option("--threads", threads, "CPU threads for the engine (default: one per core)")->check(CLI::Range(0, 1024));
-    command.add_option("--precision", precision, "Weight precision: fp32 (exact), bf16 or int8")
+    precision_option = command.add_option("--precision", precision, "Weight precision: fp32 (exact), bf16 or int8")
         ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "int8"}));
 }
 

@@ -24,8 +24,12 @@ struct ModelArgs {
     std::string model_dir;  // empty = embedded demo model
     int threads = 0;
     std::string precision = "fp32";
+    CLI::Option* model_option = nullptr;
+    CLI::Option* precision_option = nullptr;
     void add_to(CLI::App& command);
     std::shared_ptr<const Model> load() const;
+    bool model_given() const { return model_option && model_option->count() > 0; }
+    bool precision_given() const { return precision_option && precision_option->count() > 0; }
 };
 
 struct GenerationArgs {

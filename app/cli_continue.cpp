@@ -1,9 +1,11 @@
 // `umt5 continue`: extend the latest answer of a saved conversation from its saved cache.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "app/cli.h"
 #include "core/chat/conversation.h"
+#include "core/formats/error.h"
 
 namespace umt5::cli {
 
@@ -19,6 +21,8 @@ Action add_continue(CLI::App& app) {
     CLI::App* command = app.add_subcommand(
         "continue", "Continue the latest answer of a conversation file (written by generate --session)");
     args->model.add_to(*command);
+    args->model.model_option->description(
+        "Hugging Face umT5 checkpoint directory (default: the model the session was written with)");
     command->add_option("--session", args->session, "Conversation file")->required()->check(CLI::ExistingFile);
     args->generation.add_to(*command);
     command->add_flag("--json", args->json, "Print one JSON object instead of streaming text");
@@ -26,7 +30,21 @@ Action add_continue(CLI::App& app) {
                       "Save the transcript only, not the KV cache");
     return [args]() -> int {
         const GenerationOptions options = args->generation.resolve();
-        const auto model = args->model.load();
+        // Without --model, the model that wrote the answer (the session keeps its directory and precision): any
+        // other model would re-tokenize the transcript with the wrong vocabulary and continue with nonsense.
+        ModelArgs model_args = args->model;
+        if (!model_args.model_given()) {
+            const Conversation saved = Conversation::load(args->session, nullptr);
+            if (saved.model_path().empty())
+                throw Error(args->session + ": the session does not record which model wrote it; pass --model DIR");
+            if (!std::filesystem::is_directory(saved.model_path()))
+                throw Error(args->session + ": the session's model " + saved.model_path() +
+                            " is not found; pass --model DIR");
+            model_args.model_dir = saved.model_path();
+            if (!model_args.precision_given() && !saved.empty() && !saved.turns().back().model_precision.empty())
+                model_args.precision = saved.turns().back().model_precision;
+        }
+        const auto model = model_args.load();
         Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));

@@ -3,6 +3,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QRandomGenerator>
 #include <QStandardPaths>
 
 #include "app/pdf_export.h"
@@ -24,6 +25,7 @@ void registerMetaTypes() {
     qRegisterMetaType<GenerationSettings>();
     qRegisterMetaType<RequestKind>();
     qRegisterMetaType<GenerationRequest>();
+    qRegisterMetaType<AnswerSnapshot>();
     qRegisterMetaType<TurnSnapshot>();
     qRegisterMetaType<ConversationSnapshot>();
     qRegisterMetaType<ConversationHandle>();
@@ -134,6 +136,7 @@ void Controller::readSettings() {
     settingsValue_.topP = s.value(QStringLiteral("topP"), d.topP).toDouble();
     settingsValue_.repetitionPenalty = s.value(QStringLiteral("repetitionPenalty"), d.repetitionPenalty).toDouble();
     settingsValue_.seed = s.value(QStringLiteral("seed"), d.seed).toULongLong();
+    settingsValue_.randomSeed = s.value(QStringLiteral("randomSeed"), d.randomSeed).toBool();
     settingsValue_.threads = s.value(QStringLiteral("threads"), d.threads).toInt();
     settingsValue_.precision = s.value(QStringLiteral("precision"), d.precision).toString();
     if (settingsValue_.precision != QLatin1String("bf16") && settingsValue_.precision != QLatin1String("int8"))
@@ -155,6 +158,7 @@ void Controller::setSettings(const GenerationSettings& value) {
     s.setValue(QStringLiteral("topP"), value.topP);
     s.setValue(QStringLiteral("repetitionPenalty"), value.repetitionPenalty);
     s.setValue(QStringLiteral("seed"), value.seed);
+    s.setValue(QStringLiteral("randomSeed"), value.randomSeed);
     s.setValue(QStringLiteral("threads"), value.threads);
     s.setValue(QStringLiteral("precision"), value.precision);
     s.setValue(QStringLiteral("useCache"), value.useCache);
@@ -261,6 +265,7 @@ void Controller::onRestored(const ConversationSnapshot& snapshot) {
     view.carryContext = snapshot.carryContext;
     view.turns = snapshot.turns;
     view.cacheBytes = snapshot.cacheBytes;
+    view.lastStats = snapshot.lastStats;
     conversations_.prepend(view);
     emit conversationAdded(view.id);
 }
@@ -338,7 +343,7 @@ bool Controller::enqueue(RequestKind kind, const QString& id, const QString& pro
         if (prompt.trimmed().isEmpty())
             return false;
         // Shown at once, answered when the worker gets to it.
-        view->turns.append({prompt, QString(), QString(), 0});
+        view->turns.append({prompt, QString(), QString(), 0, QString(), QString(), 0, {}});
         if (view->title.isEmpty())
             view->title = titleForPrompt(prompt);
         emit transcriptChanged(id);
@@ -346,9 +351,16 @@ bool Controller::enqueue(RequestKind kind, const QString& id, const QString& pro
     } else if (view->turns.isEmpty()) {
         // Continuing or regenerating needs a finished answer.
         return false;
+    } else if (kind == RequestKind::Continue && view->turns.last().finish == QLatin1String("eos")) {
+        // The model ended the answer itself: continuing would only produce the end of sequence again.
+        return false;
     }
     Job job{kind, id, prompt, std::make_shared<std::atomic<bool>>(false)};
     GenerationRequest request{kind, id, prompt, settings, job.stop};
+    // With sampling, a fixed seed makes Regenerate repeat the same answer: each request gets a fresh one unless a
+    // fixed seed is asked for. The seed used is saved with the answer, so it can be reproduced.
+    if (settings.randomSeed && settings.temperature > 0)
+        request.settings.seed = QRandomGenerator::global()->generate64();
     const bool wasBusy = isBusy();
     jobs_.push_back(job);
     ++view->pending;
@@ -384,19 +396,40 @@ double Controller::liveTokensPerSecond() const {
     return ms > 0 ? runningTokens_ * 1000.0 / double(ms) : 0.0;
 }
 
-void Controller::onStarted(const QString& id, RequestKind kind) {
+double Controller::tokensPerSecond(const QString& id) const {
+    if (!id.isEmpty() && id == running_)
+        return liveTokensPerSecond();
+    const ConversationView* view = conversation(id);
+    if (!view || view->turns.isEmpty())
+        return 0;
+    return view->turns.last().tokensPerSecond;
+}
+
+void Controller::onStarted(const QString& id, RequestKind kind, bool encoderReused) {
     running_ = id;
     runningTokens_ = 0;
     runningTimer_.start();
     ConversationView* view = find(id);
     if (!view)
         return;
+    view->generating = true;
+    view->encoderReusedNow = encoderReused;
     if (kind == RequestKind::Regenerate && !view->turns.isEmpty()) {
-        view->turns.last().answer.clear();
-        view->turns.last().finish.clear();
+        // The replaced answer stays readable as an earlier version (the worker keeps it the same way).
+        TurnSnapshot& turn = view->turns.last();
+        turn.earlier.append({turn.answer, turn.finish, turn.tokens, turn.model, turn.precision, turn.tokensPerSecond});
+        turn.answer.clear();
+        turn.finish.clear();
+        turn.tokens = 0;
+        turn.tokensPerSecond = 0;
         emit transcriptChanged(id);
     } else if (kind == RequestKind::Continue && !view->turns.isEmpty()) {
         view->turns.last().finish.clear();
+    }
+    if (!view->turns.isEmpty()) {
+        // The streaming answer is labelled with the model writing it; the worker's snapshot confirms it after.
+        view->turns.last().model = modelName();
+        view->turns.last().precision = modelInfo_.value(QStringLiteral("precision")).toString();
     }
     emit generationStarted(id);
 }
@@ -428,8 +461,10 @@ void Controller::onSynced(const ConversationSnapshot& snapshot) {
 void Controller::finishJob(const QString& id) {
     if (!jobs_.empty())
         jobs_.pop_front();
-    if (ConversationView* view = find(id))
+    if (ConversationView* view = find(id)) {
         view->pending = std::max(0, view->pending - 1);
+        view->generating = false;
+    }
     if (running_ == id) {
         lastTokensPerSecond_ = liveTokensPerSecond();
         running_.clear();

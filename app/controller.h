@@ -30,7 +30,9 @@ struct ConversationView {
     QList<TurnSnapshot> turns;  // the last turn has finish == "" while it is queued or streaming
     qint64 cacheBytes = 0;
     int pending = 0;            // generation requests queued or running for this conversation
-    QVariantMap lastStats;      // statistics of the latest finished generation
+    QVariantMap lastStats;      // statistics of the latest finished generation (as saved, after a restart)
+    bool generating = false;    // a request of this conversation is on the engine now
+    bool encoderReusedNow = false;  // ... and it decodes from the stored encoder output and cache
 };
 
 class Controller : public QObject {
@@ -77,6 +79,9 @@ public:
     QString runningConversation() const { return running_; }
     // Tokens per second of the running generation so far, or of the last one.
     double liveTokensPerSecond() const;
+    // Tokens per second for conversation `id`: of its generation running now, else of its latest answer (0 when
+    // unknown), never another conversation's.
+    double tokensPerSecond(const QString& id) const;
 
     GenerationSettings settings() const { return settingsValue_; }
     void setSettings(const GenerationSettings& settings);
@@ -163,7 +168,7 @@ private:
     void connectBenchmark();
     void stopBenchmarks();
 
-    void onStarted(const QString& id, studio::RequestKind kind);
+    void onStarted(const QString& id, studio::RequestKind kind, bool encoderReused);
     void onToken(const QString& id, const QString& text, int tokenId);
     void onFinished(const QString& id, const QVariantMap& stats);
     void onFailed(const QString& id, const QString& message);

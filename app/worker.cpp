@@ -103,6 +103,7 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
         info[QStringLiteral("name")] = fromUtf8(model_->name());
         info[QStringLiteral("dir")] = dir;
         info[QStringLiteral("precision")] = precision;
+        info[QStringLiteral("threads")] = umt5::num_threads();
         info[QStringLiteral("parameters")] = static_cast<qlonglong>(model_->parameter_count());
         info[QStringLiteral("weightBytes")] = static_cast<qlonglong>(model_->weight_bytes());
         info[QStringLiteral("vocab")] = static_cast<qlonglong>(config.vocab_size);
@@ -118,24 +119,39 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
 
 void Worker::restoreConversations() {
     QDir dir(sessionDir(dataDir_));
-    // Oldest first, so the GUI (which puts new conversations on top) lists the most recent one first.
-    const QFileInfoList files =
-        dir.entryInfoList({QStringLiteral("*.umt5session")}, QDir::Files, QDir::Time | QDir::Reversed);
-    int count = 0;
+    const QFileInfoList files = dir.entryInfoList({QStringLiteral("*.umt5session")}, QDir::Files, QDir::Name);
+    struct Loaded {
+        umt5::Conversation conversation;
+        std::string warning;
+    };
+    std::vector<Loaded> loaded;
     for (const QFileInfo& file : files) {
         try {
-            std::string warning;
-            umt5::Conversation loaded = umt5::Conversation::load(toPath(file.absoluteFilePath()), model_.get(), &warning);
-            if (store_.find(loaded.id()))
-                continue;
-            umt5::Conversation& conversation = store_.add(std::move(loaded));
-            if (!warning.empty())
-                emit restoreWarning(fromUtf8(warning));
-            emit conversationRestored(snapshot(conversation));
-            ++count;
+            Loaded entry;
+            entry.conversation = umt5::Conversation::load(toPath(file.absoluteFilePath()), model_.get(), &entry.warning);
+            loaded.push_back(std::move(entry));
         } catch (const std::exception& e) {
             emit restoreWarning(QString::fromUtf8(e.what()));
         }
+    }
+    // Oldest first by creation time (the id breaks ties), so the GUI, which puts each conversation on top, lists
+    // them newest first in the same order at every start; file times change with every save and every rename.
+    std::stable_sort(loaded.begin(), loaded.end(), [](const Loaded& a, const Loaded& b) {
+        if (a.conversation.created_ms() != b.conversation.created_ms())
+            return a.conversation.created_ms() < b.conversation.created_ms();
+        return a.conversation.id() < b.conversation.id();
+    });
+    int count = 0;
+    for (Loaded& entry : loaded) {
+        if (store_.find(entry.conversation.id()))
+            continue;
+        umt5::Conversation& conversation = store_.add(std::move(entry.conversation));
+        if (!entry.warning.empty()) {
+            const QString title = conversation.title().empty() ? fromUtf8(conversation.id()) : fromUtf8(conversation.title());
+            emit restoreWarning(tr("Conversation “%1”: %2").arg(title, fromUtf8(entry.warning)));
+        }
+        emit conversationRestored(snapshot(conversation));
+        ++count;
     }
     store_.enforce_budget();
     emit restoreFinished(count);
@@ -194,10 +210,36 @@ ConversationSnapshot Worker::snapshot(const umt5::Conversation& conversation) co
     s.id = fromUtf8(conversation.id());
     s.title = fromUtf8(conversation.title());
     s.carryContext = conversation.carry_context();
-    for (const umt5::Turn& turn : conversation.turns())
-        s.turns.append({fromUtf8(turn.prompt), fromUtf8(turn.answer), finishName(turn.finish),
-                        static_cast<int>(turn.output_ids.size())});
+    for (const umt5::Turn& turn : conversation.turns()) {
+        TurnSnapshot t{fromUtf8(turn.prompt), fromUtf8(turn.answer), finishName(turn.finish),
+                       static_cast<int>(turn.output_ids.size()), fromUtf8(turn.model_name),
+                       fromUtf8(turn.model_precision), turn.stats.tokens_per_s, {}};
+        for (const umt5::AnswerVersion& a : turn.earlier_answers)
+            t.earlier.append({fromUtf8(a.answer), finishName(a.finish), static_cast<int>(a.output_ids.size()),
+                              fromUtf8(a.model_name), fromUtf8(a.model_precision), a.stats.tokens_per_s});
+        s.turns.append(t);
+    }
     s.cacheBytes = static_cast<qint64>(conversation.cache_bytes());
+    if (!conversation.empty()) {
+        const umt5::Turn& last = conversation.turns().back();
+        const umt5::GenerationStats& st = last.stats;
+        s.lastStats[QStringLiteral("answer")] = fromUtf8(last.answer);
+        s.lastStats[QStringLiteral("finish")] = finishName(last.finish);
+        s.lastStats[QStringLiteral("tokens")] = st.tokens;
+        s.lastStats[QStringLiteral("tokensPerSecond")] = st.tokens_per_s;
+        s.lastStats[QStringLiteral("encodeMs")] = st.encode_ms;
+        s.lastStats[QStringLiteral("firstTokenMs")] = st.first_token_ms;
+        s.lastStats[QStringLiteral("decodeMs")] = st.decode_ms;
+        s.lastStats[QStringLiteral("encoderReused")] = st.encoder_reused;
+        s.lastStats[QStringLiteral("cache")] = st.cache;
+        QVariantList perToken;
+        for (double ms : st.per_token_ms)
+            perToken.append(ms);
+        s.lastStats[QStringLiteral("perTokenMs")] = perToken;
+        s.lastStats[QStringLiteral("seed")] = QString::number(last.options.sampling.seed);
+        s.lastStats[QStringLiteral("model")] = fromUtf8(last.model_name);
+        s.lastStats[QStringLiteral("precision")] = fromUtf8(last.model_precision);
+    }
     return s;
 }
 
@@ -235,7 +277,11 @@ void Worker::generate(const GenerationRequest& request) {
         return !(stop && stop->load());
     };
 
-    emit started(id, request.kind);
+    // Submit always runs the encoder; Continue and Regenerate reuse the stored state when it is in memory and
+    // belongs to the loaded model (Conversation::prepare_state drops it otherwise).
+    const bool reuses = request.kind != RequestKind::Submit && conversation->has_cache() &&
+                        conversation->cache_model_identity() == model_->identity();
+    emit started(id, request.kind, reuses);
     const size_t turnsBefore = conversation->turns().size();
     const std::string answerBefore =
         request.kind == RequestKind::Continue ? conversation->turns().back().answer : std::string();
@@ -301,6 +347,9 @@ void Worker::generate(const GenerationRequest& request) {
         perToken.append(ms);
     stats[QStringLiteral("perTokenMs")] = perToken;
     stats[QStringLiteral("saved")] = saved;
+    stats[QStringLiteral("seed")] = QString::number(options.sampling.seed);
+    stats[QStringLiteral("model")] = turn ? fromUtf8(turn->model_name) : QString();
+    stats[QStringLiteral("precision")] = turn ? fromUtf8(turn->model_precision) : QString();
     if (!saved)
         stats[QStringLiteral("saveError")] = saveError;
 

@@ -27,7 +27,8 @@ struct GenerationSettings {
     int topK = 0;
     double topP = 1.0;
     double repetitionPenalty = 1.0;
-    quint64 seed = 0;
+    quint64 seed = 0;         // used when randomSeed is off
+    bool randomSeed = true;   // sampling: a new seed for every answer (the one used is saved with it)
     int threads = 0;          // 0 = one per core
     QString precision = QStringLiteral("fp32");  // weight precision: fp32, bf16 or int8; a change reloads the model
     bool useCache = true;     // decoder KV cache, kept between turns
@@ -46,12 +47,26 @@ struct GenerationRequest {
     StopFlag stop;
 };
 
+// An earlier answer of a turn (replaced by Regenerate), as the GUI shows it.
+struct AnswerSnapshot {
+    QString answer;
+    QString finish;
+    int tokens = 0;
+    QString model;      // name of the model that wrote it ("" when the file did not say)
+    QString precision;  // its weight precision
+    double tokensPerSecond = 0;
+};
+
 // What the GUI shows of one turn.
 struct TurnSnapshot {
     QString prompt;
     QString answer;
     QString finish;  // "length", "eos", "stopped" or "" while streaming
     int tokens = 0;  // answer tokens, eos included when produced
+    QString model;      // the model that wrote the answer, kept with it ("" in files from before it was kept)
+    QString precision;  // fp32, bf16 or int8
+    double tokensPerSecond = 0;  // speed of the latest generation call of this answer (0 when unknown)
+    QList<AnswerSnapshot> earlier;  // earlier versions, oldest first
 };
 
 // What the GUI shows of one conversation; sent by the worker after every change it makes.
@@ -61,6 +76,7 @@ struct ConversationSnapshot {
     bool carryContext = false;
     QList<TurnSnapshot> turns;
     qint64 cacheBytes = 0;
+    QVariantMap lastStats;  // statistics of the latest turn's latest call as saved (no perTokenMs); empty if none
 };
 
 // A new conversation made on the GUI thread and handed over to the worker's store.
@@ -94,19 +110,22 @@ public slots:
 
 signals:
     void loadProgress(double fraction);
-    // `info`: name, dir, parameters, weightBytes, vocab, layers, dModel.
+    // `info`: name, dir, precision, threads (oneDNN's count on the worker thread), parameters, weightBytes, vocab,
+    // layers, dModel.
     void modelLoaded(const QVariantMap& info);
     void modelLoadFailed(const QString& dir, const QString& message);
     void conversationRestored(const studio::ConversationSnapshot& snapshot);
     void restoreWarning(const QString& message);
     void restoreFinished(int count);
-    // A queued request reached the engine.
-    void started(const QString& conversationId, studio::RequestKind kind);
+    // A queued request reached the engine; `encoderReused` tells whether it decodes from the stored encoder output
+    // and cache (Continue or Regenerate with the cache in memory) or runs the encoder first.
+    void started(const QString& conversationId, studio::RequestKind kind, bool encoderReused);
     // Text of one generated token (may be empty while a UTF-8 character is incomplete). After the last token, a
     // piece with tokenId -1 may carry what was held back, so the texts always add up to the final answer.
     void tokenGenerated(const QString& conversationId, const QString& text, int tokenId);
     // `stats`: answer, finish, tokens, tokensPerSecond, encodeMs, firstTokenMs, decodeMs, encoderReused, cache,
-    // cacheBytes (this conversation), storeCacheBytes (all conversations), perTokenMs (QVariantList), saved.
+    // cacheBytes (this conversation), storeCacheBytes (all conversations), perTokenMs (QVariantList), saved,
+    // seed (the sampling seed used), model and precision (of the model that wrote the answer).
     void finished(const QString& conversationId, const QVariantMap& stats);
     void failed(const QString& conversationId, const QString& message);
     // The authoritative transcript after a change, so the GUI's copy never drifts from the engine's.
@@ -147,6 +166,7 @@ Q_DECLARE_METATYPE(studio::StopFlag)
 Q_DECLARE_METATYPE(studio::GenerationSettings)
 Q_DECLARE_METATYPE(studio::RequestKind)
 Q_DECLARE_METATYPE(studio::GenerationRequest)
+Q_DECLARE_METATYPE(studio::AnswerSnapshot)
 Q_DECLARE_METATYPE(studio::TurnSnapshot)
 Q_DECLARE_METATYPE(studio::ConversationSnapshot)
 Q_DECLARE_METATYPE(studio::ConversationHandle)

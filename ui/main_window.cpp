@@ -72,7 +72,8 @@ MainWindow::MainWindow(Controller& controller, QWidget* parent) : QMainWindow(pa
     updateStatus();
     // Select the newest conversation the controller already knows (restored ones arrive later as signals).
     if (!controller_.conversations().isEmpty())
-        setCurrentConversation(controller_.conversations().first().id);
+        setCurrentConversation(controller_.conversation(savedConversation_) ? savedConversation_
+                                                                            : controller_.conversations().first().id);
     else
         showCurrent();
     prompt_->setFocus();
@@ -110,9 +111,11 @@ void MainWindow::createActions() {
     stopAction_->setIcon(themedIcon(QStringLiteral("process-stop"), QStyle::SP_MediaStop, this));
     continueAction_ = make(tr("&Continue"), QKeySequence(QStringLiteral("Ctrl+Shift+Return")),
                            tr("Extend the latest answer from the cache"));
+    continueAction_->setObjectName(QStringLiteral("continueAction"));
     continueAction_->setIcon(themedIcon(QStringLiteral("media-playback-start"), QStyle::SP_MediaPlay, this));
     regenerateAction_ = make(tr("&Regenerate"), QKeySequence(QStringLiteral("Ctrl+R")),
                              tr("Answer the latest prompt again"));
+    regenerateAction_->setObjectName(QStringLiteral("regenerateAction"));
     regenerateAction_->setIcon(themedIcon(QStringLiteral("view-refresh"), QStyle::SP_BrowserReload, this));
 
     renameAction_ = make(tr("Re&name Conversation…"), QKeySequence(Qt::Key_F2), tr("Rename the conversation"));
@@ -158,6 +161,7 @@ void MainWindow::createMenus() {
     file->addSeparator();
     file->addAction(openAction_);
     recentMenu_ = file->addMenu(tr("&Recent Models"));
+    recentMenu_->setObjectName(QStringLiteral("recentModelsMenu"));
     connect(recentMenu_, &QMenu::aboutToShow, this, &MainWindow::updateRecentMenu);
     updateRecentMenu();
     file->addSeparator();
@@ -263,6 +267,9 @@ void MainWindow::createLayout() {
     // Status bar: model | speed | cache, and a progress bar while a model loads.
     modelLabel_ = new QLabel(this);
     modelLabel_->setObjectName(QStringLiteral("modelLabel"));
+    engineLabel_ = new QLabel(this);
+    engineLabel_->setObjectName(QStringLiteral("engineLabel"));
+    engineLabel_->setToolTip(tr("Weight precision and CPU threads of the engine (Settings › Engine)"));
     speedLabel_ = new QLabel(this);
     speedLabel_->setObjectName(QStringLiteral("speedLabel"));
     cacheLabel_ = new QLabel(this);
@@ -273,6 +280,7 @@ void MainWindow::createLayout() {
     loadBar_->setMaximumWidth(160);
     loadBar_->setVisible(false);
     statusBar()->addWidget(modelLabel_);
+    statusBar()->addWidget(engineLabel_);
     statusBar()->addPermanentWidget(loadBar_);
     statusBar()->addPermanentWidget(speedLabel_);
     statusBar()->addPermanentWidget(cacheLabel_);
@@ -283,6 +291,7 @@ void MainWindow::createLayout() {
     connect(prompt_, &PromptEdit::submitRequested, this, &MainWindow::send);
     connect(prompt_, &QPlainTextEdit::textChanged, this, &MainWindow::updateActions);
     connect(list_, &ConversationList::currentChanged, this, &MainWindow::showCurrent);
+    connect(list_, &ConversationList::currentChanged, this, &MainWindow::rememberCurrentConversation);
     connect(list_, &ConversationList::newRequested, this, &MainWindow::newConversation);
     connect(list_, &ConversationList::exportRequested, this, &MainWindow::exportConversation);
     connect(renameAction_, &QAction::triggered, this, [this] { list_->renameInteractively(currentConversationId()); });
@@ -322,7 +331,8 @@ void MainWindow::connectController() {
     connect(&controller_, &Controller::modelLoaded, this, [this](const QVariantMap& info) {
         loadBar_->setVisible(controller_.isLoading());
         statusBar()->clearMessage();
-        transcript_->setModelName(controller_.modelName());
+        // A disabled menu never shows, so it is filled here, not only when it opens.
+        updateRecentMenu();
         updateTitle();
         updateActions();
         updateStatus();
@@ -342,8 +352,10 @@ void MainWindow::connectController() {
     connect(&controller_, &Controller::restoreWarning, this,
             [this](const QString& message) { statusBar()->showMessage(message, 8000); });
     connect(&controller_, &Controller::conversationAdded, this, [this](const QString& id) {
-        if (currentConversationId().isEmpty())
+        if (currentConversationId().isEmpty()) {
             setCurrentConversation(id);
+            autoSelected_ = id;
+        }
     });
     connect(&controller_, &Controller::exportFinished, this, &MainWindow::onExportFinished);
     connect(&controller_, &Controller::importFinished, this,
@@ -356,10 +368,14 @@ void MainWindow::connectController() {
                 statusBar()->showMessage(tr("Imported %1").arg(QDir::toNativeSeparators(path)), 5000);
             });
     connect(&controller_, &Controller::conversationsRestored, this, [this](int count) {
-        // Open the most recent conversation, unless the user already works in one.
-        const ConversationView* current = controller_.conversation(currentConversationId());
-        if (count > 0 && (!current || current->turns.isEmpty()))
-            setCurrentConversation(controller_.conversations().first().id);
+        // Open the conversation selected when the app was closed (else the most recent one), unless the user
+        // already works in one (rather than in the first one restored, which was selected on arrival).
+        const QString currentId = currentConversationId();
+        const ConversationView* current = controller_.conversation(currentId);
+        if (count > 0 && (!current || current->turns.isEmpty() || currentId == autoSelected_)) {
+            const QString& saved = savedConversation_;
+            setCurrentConversation(controller_.conversation(saved) ? saved : controller_.conversations().first().id);
+        }
     });
     connect(&controller_, &Controller::conversationRemoved, this, [this] {
         if (currentConversationId().isEmpty() && !controller_.conversations().isEmpty())
@@ -380,6 +396,7 @@ void MainWindow::connectController() {
             transcript_->showConversation(controller_.conversation(id));
         speedTimer_->start();
         updateActions();
+        updateStatus();
     });
     connect(&controller_, &Controller::tokenGenerated, this, [this](const QString& id, const QString& text) {
         if (id == currentConversationId())
@@ -444,9 +461,11 @@ void MainWindow::updateActions() {
     const bool ready = controller_.hasModel() && !controller_.isLoading();
     const bool idle = !view || view->pending == 0;
     const bool answered = view && !view->turns.isEmpty() && !view->turns.last().finish.isEmpty();
+    // An answer the model ended itself (eos) has nothing to continue.
+    const bool open = answered && view->turns.last().finish != QLatin1String("eos");
     sendAction_->setEnabled(ready && idle);
     stopAction_->setEnabled(controller_.isBusy() || controller_.isLoading());
-    continueAction_->setEnabled(ready && idle && answered);
+    continueAction_->setEnabled(ready && idle && open);
     regenerateAction_->setEnabled(ready && idle && answered);
     renameAction_->setEnabled(view);
     deleteAction_->setEnabled(view);
@@ -468,14 +487,30 @@ void MainWindow::updateStatus() {
                                  .arg(model, QLocale().toString(info.value(QStringLiteral("parameters")).toDouble() / 1e6, 'f', 1)));
         modelLabel_->setToolTip(info.value(QStringLiteral("dir")).toString());
     }
-    const double tps = controller_.liveTokensPerSecond();
+    const GenerationSettings settings = controller_.settings();
+    if (controller_.hasModel()) {
+        // The precision the weights were packed in (a change in Settings reloads), and the threads the next
+        // request runs with: the setting, or the engine's default count when it is automatic.
+        const QVariantMap info = controller_.modelInfo();
+        const int threads = settings.threads > 0 ? settings.threads : info.value(QStringLiteral("threads")).toInt();
+        engineLabel_->setText(tr("%1 · %2").arg(info.value(QStringLiteral("precision")).toString(),
+                                                threads == 1 ? tr("1 thread") : tr("%1 threads").arg(threads)));
+    } else {
+        engineLabel_->clear();
+    }
+
+    const QString id = currentConversationId();
+    const double tps = controller_.tokensPerSecond(id);
     speedLabel_->setText(tps > 0 ? tr("%1 tokens/s").arg(QLocale().toString(tps, 'f', 1)) : QString());
 
-    const ConversationView* view = controller_.conversation(currentConversationId());
-    const GenerationSettings settings = controller_.settings();
+    const ConversationView* view = controller_.conversation(id);
     QString cache;
     if (!settings.useCache) {
         cache = tr("cache: off");
+    } else if (view && view->generating) {
+        // What the running generation does, not what the previous answer did.
+        cache = view->encoderReusedNow ? tr("cache: %1, encoder reused").arg(formatBytes(view->cacheBytes))
+                                       : tr("cache: building, encoder run");
     } else if (view) {
         cache = tr("cache: %1").arg(view->cacheBytes > 0 ? formatBytes(view->cacheBytes) : tr("empty"));
         if (!view->lastStats.isEmpty())
@@ -500,6 +535,7 @@ void MainWindow::updateRecentMenu() {
 void MainWindow::newConversation() {
     const QString id = controller_.newConversation();
     setCurrentConversation(id);
+    autoSelected_.clear();  // chosen by the user
     prompt_->setFocus();
 }
 
@@ -519,6 +555,8 @@ void MainWindow::send() {
         id = controller_.newConversation();
         setCurrentConversation(id);
     }
+    if (id == autoSelected_)
+        autoSelected_.clear();  // the user works in it now
     if (controller_.submit(id, text, controller_.settings()))
         prompt_->clear();
 }
@@ -701,8 +739,17 @@ void MainWindow::showError(const QString& title, const QString& message) {
 
 // ---- window state ------------------------------------------------------------------------------------------------
 
+void MainWindow::rememberCurrentConversation() {
+    const QString id = currentConversationId();
+    if (id.isEmpty())
+        return;
+    QSettings& s = controller_.settingsStore();
+    s.setValue(QStringLiteral("window/conversation"), id);
+}
+
 void MainWindow::readGeometry() {
     QSettings& s = controller_.settingsStore();
+    savedConversation_ = s.value(QStringLiteral("window/conversation")).toString();
     if (!restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray()))
         resize(1100, 720);
     splitter_->restoreState(s.value(QStringLiteral("window/splitter")).toByteArray());

@@ -76,6 +76,7 @@ private:
     void updateStatus();
     void updateRecentMenu();
     void showError(const QString& title, const QString& message);
+    void rememberCurrentConversation();
     void readGeometry();
     void writeGeometry();
 
@@ -89,12 +90,15 @@ private:
     QCheckBox* carryContext_ = nullptr;
     QToolButton* sendButton_ = nullptr;
     QLabel* modelLabel_ = nullptr;
+    QLabel* engineLabel_ = nullptr;  // precision and thread count
     QLabel* speedLabel_ = nullptr;
     QLabel* cacheLabel_ = nullptr;
     QProgressBar* loadBar_ = nullptr;
     QTimer* speedTimer_ = nullptr;
     QMenu* recentMenu_ = nullptr;
     QString loadingDir_;
+    QString savedConversation_;  // selected when the app was last closed, reopened once restored
+    QString autoSelected_;       // the conversation selected because it arrived first, not by the user
     QDialog* benchmarkDialog_ = nullptr;
     BenchmarkPanel* benchmarkPanel_ = nullptr;
     int exportsPending_ = 0;      // exports asked of the controller and not finished yet

@@ -1,6 +1,7 @@
 #include "ui/prompt_edit.h"
 
 #include <QKeyEvent>
+#include <QMimeData>
 
 namespace studio {
 
@@ -34,6 +35,18 @@ void PromptEdit::keyPressEvent(QKeyEvent* event) {
         }
     }
     QPlainTextEdit::keyPressEvent(event);
+}
+
+bool PromptEdit::canInsertFromMimeData(const QMimeData* source) const { return source && source->hasText(); }
+
+void PromptEdit::insertFromMimeData(const QMimeData* source) {
+    if (!source || !source->hasText())
+        return;
+    const QString text = source->text();
+    if (text.isEmpty())
+        return;
+    textCursor().insertText(text);
+    ensureCursorVisible();
 }
 
 }  // namespace studio

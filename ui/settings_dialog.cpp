@@ -50,10 +50,17 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, QWidget* pare
     repetitionPenalty_->setDecimals(2);
     repetitionPenalty_->setSpecialValueText(tr("1 (off)"));
     form->addRow(tr("&Repetition penalty:"), repetitionPenalty_);
+    randomSeed_ = new QCheckBox(tr("New r&andom seed for every answer"), generation);
+    randomSeed_->setObjectName(QStringLiteral("randomSeed"));
+    randomSeed_->setToolTip(tr("When sampling, Regenerate then gives a different answer; the seed used is saved "
+                               "with each answer"));
+    form->addRow(QString(), randomSeed_);
     seed_ = new QLineEdit(generation);
+    seed_->setObjectName(QStringLiteral("seed"));
     seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,19}")), seed_));
     seed_->setToolTip(tr("Same seed and settings give the same answer when sampling"));
-    form->addRow(tr("&Seed:"), seed_);
+    form->addRow(tr("Fixed &seed:"), seed_);
+    connect(randomSeed_, &QCheckBox::toggled, seed_, [this](bool random) { seed_->setEnabled(!random); });
     layout->addWidget(generation);
 
     auto* engine = new QGroupBox(tr("Engine"), this);
@@ -96,7 +103,9 @@ void SettingsDialog::setSettings(const GenerationSettings& s) {
     topK_->setValue(s.topK);
     topP_->setValue(s.topP);
     repetitionPenalty_->setValue(s.repetitionPenalty);
+    randomSeed_->setChecked(s.randomSeed);
     seed_->setText(QString::number(s.seed));
+    seed_->setEnabled(!s.randomSeed);
     threads_->setValue(s.threads);
     precision_->setCurrentIndex(std::max(0, precision_->findData(s.precision)));
     useCache_->setChecked(s.useCache);
@@ -111,6 +120,7 @@ GenerationSettings SettingsDialog::settings() const {
     s.topK = topK_->value();
     s.topP = topP_->value();
     s.repetitionPenalty = repetitionPenalty_->value();
+    s.randomSeed = randomSeed_->isChecked();
     s.seed = seed_->text().toULongLong();
     s.threads = threads_->value();
     s.precision = precision_->currentData().toString();

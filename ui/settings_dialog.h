@@ -25,6 +25,7 @@ private:
     QSpinBox* topK_;
     QDoubleSpinBox* topP_;
     QDoubleSpinBox* repetitionPenalty_;
+    QCheckBox* randomSeed_;
     QLineEdit* seed_;
     QSpinBox* threads_;
     QComboBox* precision_;

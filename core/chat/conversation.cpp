@@ -110,6 +110,14 @@ GenerationStats stats_from_json(const json& j) {
     s.tokens_per_s = j.at("tokens_per_s").get<double>();
     s.cache = j.at("cache").get<bool>();
     s.encoder_reused = j.at("encoder_reused").get<bool>();
+    if (j.contains("per_token_ms")) {
+        const json& times = j.at("per_token_ms");
+        if (!times.is_array()) throw Damage("\"per_token_ms\" is not an array");
+        for (const json& ms : times) {
+            if (!ms.is_number()) throw Damage("\"per_token_ms\" holds a value that is not a number");
+            s.per_token_ms.push_back(ms.get<double>());
+        }
+    }
     return s;
 }
 
@@ -126,7 +134,7 @@ std::string tensor_key(int64_t layer, const char* part) {
 
 }  // namespace
 
-Conversation::Conversation() : id_(random_id()) {}
+Conversation::Conversation() : id_(random_id()), created_ms_(unix_ms_now()) {}
 
 void Conversation::touch() { last_used_ = Clock::now(); }
 
@@ -150,6 +158,12 @@ GenerationResult Conversation::run(const Model& model, const GenerationOptions& 
     GenerationResult result = continue_generation(model, state_, sampler, options, on_token, ws, started);
     rng_state_ = sampler.rng_state();
     cache_model_ = model.identity();
+    std::error_code absolute_error;
+    const std::filesystem::path dir = std::filesystem::absolute(model.dir(), absolute_error);
+    model_path_ = (absolute_error ? model.dir() : dir).string();
+    Turn& turn = turns_.back();
+    turn.model_name = model.name();
+    turn.model_precision = precision_name(model.precision());
     touch();
     return result;
 }
@@ -240,6 +254,7 @@ GenerationResult Conversation::regenerate(const Model& model, const GenerationOp
     const auto started = Clock::now();
     prepare_state(model);
     Turn& t = turns_.back();
+    t.earlier_answers.push_back({t.output_ids, t.answer, t.options, t.stats, t.finish, t.model_name, t.model_precision});
     t.output_ids.clear();
     state_.output_ids.clear();
     state_.cache.truncate(0);
@@ -271,24 +286,44 @@ void Conversation::release_cache() {
 
 std::string Conversation::to_json() const {
     json turns = json::array();
-    for (const Turn& t : turns_)
-        turns.push_back({{"prompt", t.prompt},
-                         {"encoder_text", t.encoder_text},
-                         {"prompt_ids", t.prompt_ids},
-                         {"output_ids", t.output_ids},
-                         {"answer", t.answer},
-                         {"finish", finish_reason_name(t.finish)},
-                         {"created_ms", t.created_ms},
-                         {"settings", json(settings_json(t.options))},
-                         {"stats", json(stats_json(t.stats))}});
-    return json{{"format", kFormatName},
-                {"version", kFormatVersion},
-                {"id", id_},
-                {"title", title_},
-                {"carry_context", carry_context_},
-                {"rng_state", rng_state_},
-                {"turns", turns}}
-        .dump(-1, ' ', false, json::error_handler_t::replace);
+    for (const Turn& t : turns_) {
+        json turn{{"prompt", t.prompt},
+                  {"encoder_text", t.encoder_text},
+                  {"prompt_ids", t.prompt_ids},
+                  {"output_ids", t.output_ids},
+                  {"answer", t.answer},
+                  {"finish", finish_reason_name(t.finish)},
+                  {"created_ms", t.created_ms},
+                  {"settings", json(settings_json(t.options))},
+                  {"stats", json(stats_json(t.stats))}};
+        // Kept so the app can plot the latest call's per-token times after a restart too.
+        turn["stats"]["per_token_ms"] = t.stats.per_token_ms;
+        if (!t.model_name.empty()) turn["model"] = {{"name", t.model_name}, {"precision", t.model_precision}};
+        if (!t.earlier_answers.empty()) {
+            json earlier = json::array();
+            for (const AnswerVersion& a : t.earlier_answers) {
+                json version{{"output_ids", a.output_ids},
+                             {"answer", a.answer},
+                             {"finish", finish_reason_name(a.finish)},
+                             {"settings", json(settings_json(a.options))},
+                             {"stats", json(stats_json(a.stats))}};
+                if (!a.model_name.empty()) version["model"] = {{"name", a.model_name}, {"precision", a.model_precision}};
+                earlier.push_back(std::move(version));
+            }
+            turn["earlier_answers"] = std::move(earlier);
+        }
+        turns.push_back(std::move(turn));
+    }
+    json out{{"format", kFormatName},
+             {"version", kFormatVersion},
+             {"id", id_},
+             {"title", title_},
+             {"carry_context", carry_context_},
+             {"rng_state", rng_state_},
+             {"created_ms", created_ms_},
+             {"turns", turns}};
+    if (!model_path_.empty()) out["model_path"] = model_path_;
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Conversation Conversation::from_json(const std::string& text, const std::string& origin) {
@@ -316,6 +351,15 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
         c.title_ = j.at("title").get<std::string>();
         c.carry_context_ = j.at("carry_context").get<bool>();
         c.rng_state_ = j.value("rng_state", std::string());
+        c.model_path_ = j.value("model_path", std::string());
+        c.created_ms_ = j.contains("created_ms") ? int_field<int64_t>(j, "created_ms") : 0;
+        // The label of an answer and of its earlier versions: {"name", "precision"}, absent in older files.
+        auto read_model = [](const json& owner, std::string& name, std::string& precision) {
+            if (!owner.contains("model")) return;
+            const json& m = owner.at("model");
+            name = m.at("name").get<std::string>();
+            precision = m.value("precision", std::string());
+        };
         for (const json& t : j.at("turns")) {
             Turn turn;
             turn.prompt = t.at("prompt").get<std::string>();
@@ -327,8 +371,22 @@ Conversation Conversation::from_json(const std::string& text, const std::string&
             turn.created_ms = int_field<int64_t>(t, "created_ms");
             turn.options = options_from_json(t.at("settings"));
             turn.stats = stats_from_json(t.at("stats"));
+            read_model(t, turn.model_name, turn.model_precision);
+            if (t.contains("earlier_answers")) {
+                for (const json& a : t.at("earlier_answers")) {
+                    AnswerVersion version;
+                    version.output_ids = ids_field(a, "output_ids");
+                    version.answer = a.at("answer").get<std::string>();
+                    version.finish = finish_from_name(a.at("finish").get<std::string>(), origin);
+                    version.options = options_from_json(a.at("settings"));
+                    version.stats = stats_from_json(a.at("stats"));
+                    read_model(a, version.model_name, version.model_precision);
+                    turn.earlier_answers.push_back(std::move(version));
+                }
+            }
             c.turns_.push_back(std::move(turn));
         }
+        if (c.created_ms_ == 0 && !c.turns_.empty()) c.created_ms_ = c.turns_.front().created_ms;
         return c;
     } catch (const json::exception& e) {
         throw Error(origin + ": damaged conversation (" + json_reason(e) + ")");

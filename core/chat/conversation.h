@@ -20,6 +20,17 @@
 
 namespace umt5 {
 
+// An earlier answer to a turn's prompt, kept when the answer is regenerated so it can still be read.
+struct AnswerVersion {
+    std::vector<int> output_ids;
+    std::string answer;
+    GenerationOptions options;
+    GenerationStats stats;
+    FinishReason finish = FinishReason::Length;
+    std::string model_name;
+    std::string model_precision;
+};
+
 struct Turn {
     std::string prompt;            // what the user asked
     std::string encoder_text;      // what the encoder saw (prompt, or earlier turns + prompt with carried context)
@@ -30,6 +41,11 @@ struct Turn {
     GenerationStats stats;         // statistics of the latest generation call of this turn
     FinishReason finish = FinishReason::Length;
     int64_t created_ms = 0;        // Unix time in milliseconds
+    // The model that wrote the answer (its directory name) and its weight precision ("fp32", "bf16", "int8"), so
+    // the answer keeps its label whatever is loaded later; empty in files written before they were kept.
+    std::string model_name;
+    std::string model_precision;
+    std::vector<AnswerVersion> earlier_answers;  // answers replaced by regenerate(), oldest first
 };
 
 class Conversation {
@@ -47,6 +63,11 @@ public:
     const std::vector<Turn>& turns() const { return turns_; }
     // Sampler state after the latest generation call (empty when none), kept by save() and JSON transcripts.
     const std::string& rng_state() const { return rng_state_; }
+    // Unix time in milliseconds when the conversation was made (for files without it: its first turn's time).
+    int64_t created_ms() const { return created_ms_; }
+    // Directory of the model of the latest generation call (empty when none), so the command line can continue
+    // with the model that wrote the answer.
+    const std::string& model_path() const { return model_path_; }
     bool empty() const { return turns_.empty(); }
 
     // The encoder text for `prompt`: the prompt alone, or with carry_context() every earlier turn as
@@ -63,7 +84,8 @@ public:
                                      const TokenCallback& on_token = {});
     // Keeps the first `tokens` tokens of the latest answer and drops the cache past them.
     void truncate(int tokens);
-    // Drops the latest answer and generates it again from the same encoder output.
+    // Generates the latest answer again from the same encoder output; the answer it replaces is kept in the
+    // turn's earlier_answers.
     GenerationResult regenerate(const Model& model, const GenerationOptions& options,
                                 const TokenCallback& on_token = {});
     // Removes the latest turn (its cache goes with it).
@@ -106,6 +128,8 @@ private:
     DecodingState state_;         // latest turn only
     std::string cache_model_;     // identity of the model that built state_
     std::string rng_state_;       // sampler state after the latest call, so continuing samples as one run would
+    int64_t created_ms_ = 0;
+    std::string model_path_;
     std::chrono::steady_clock::time_point last_used_ = std::chrono::steady_clock::now();
 };
 

@@ -9,6 +9,11 @@
 
 #include <cmath>
 
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "core/chat/conversation.h"
 #include "core/formats/checkpoint.h"
 #include "test_util.h"
 
@@ -94,6 +99,57 @@ private slots:
         QCOMPARE(continued["stats"].toObject()["encoder_reused"].toBool(), true);
         QCOMPARE(continued["stats"].toObject()["encode_ms"].toDouble(), 0.0);
         QCOMPARE(continued["stats"].toObject()["tokens"].toInt(), 8);
+    }
+
+    void continueUsesTheSessionsModel() {
+        // A session written with a model other than the embedded one: continue without --model must use it.
+        const QString tiny = QString::fromStdString(umt5test::tiny_a_dir().string());
+        const QString session = dir_.filePath("tiny.umt5session");
+        const QString prompt = "Open the file";
+        const QJsonObject whole = json_of(umt5test::run_tool(
+            {"generate", "--model", tiny, "--prompt", prompt, "--json", "--max-new-tokens", "10"}));
+        QCOMPARE(umt5test::run_tool({"generate", "--model", tiny, "--prompt", prompt, "--json", "--max-new-tokens",
+                                     "4", "--session", session}).exit_code, 0);
+        const umt5test::ToolRun more =
+            umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "6"});
+        QCOMPARE(more.exit_code, 0);
+        QVERIFY2(more.err.isEmpty(), qPrintable(more.err));  // no "the saved cache belongs to model ..."
+        const QJsonObject continued = json_of(more);
+        QCOMPARE(ids(continued["output_ids"]), ids(whole["output_ids"]));
+        QCOMPARE(continued["stats"].toObject()["encoder_reused"].toBool(), true);
+    }
+
+    void continueRefusesWithoutTheModel_data() {
+        QTest::addColumn<QString>("how");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("model moved away") << "moved" << "is not found; pass --model DIR";
+        QTest::newRow("model not recorded") << "unrecorded" << "does not record which model wrote it; pass --model DIR";
+    }
+    void continueRefusesWithoutTheModel() {
+        QFETCH(QString, how);
+        QFETCH(QString, message);
+        const QString session = dir_.filePath(how + ".umt5session");
+        QTemporaryDir copy;
+        QVERIFY(copy.isValid());
+        const std::filesystem::path model = std::filesystem::path(copy.path().toStdString()) / "model";
+        std::filesystem::copy(umt5test::tiny_a_dir(), model, std::filesystem::copy_options::recursive);
+        QCOMPARE(umt5test::run_tool({"generate", "--model", QString::fromStdString(model.string()), "--prompt", "x",
+                                     "--max-new-tokens", "3", "--session", session}).exit_code, 0);
+        if (how == "moved") {
+            std::filesystem::remove_all(model);
+        } else {
+            // A file from before sessions kept their model's directory.
+            umt5::Conversation c = umt5::Conversation::load(session.toStdString(), nullptr);
+            nlohmann::json j = nlohmann::json::parse(c.to_json());
+            j.erase("model_path");
+            umt5::Conversation::from_json(j.dump(), "old").save(session.toStdString(), nullptr, false);
+        }
+        const umt5test::ToolRun run = umt5test::run_tool({"continue", "--session", session});
+        QCOMPARE(run.exit_code, 1);
+        QVERIFY2(run.err.startsWith("umt5: error: " + session + ": "), qPrintable(run.err));
+        QVERIFY2(run.err.contains(message), qPrintable(run.err));
+        QCOMPARE(run.err.count('\n'), 1);
+        QVERIFY(run.out.isEmpty());
     }
 
     void scoreWritesReferenceLogits() {

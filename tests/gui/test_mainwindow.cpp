@@ -181,7 +181,7 @@ void TestMainWindow::paragraphDirection() {
     studio::ConversationView view;
     view.id = QStringLiteral("x");
     view.turns.append({QStringLiteral("translate English to X: Open file"), QStringLiteral("English line\n") + answer,
-                       QStringLiteral("eos"), 3});
+                       QStringLiteral("eos"), 3, QString(), QString(), 0, {}});
     studio::TranscriptView* transcript = window_->transcript();
     transcript->showConversation(&view);
     bool found = false;
