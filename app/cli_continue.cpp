@@ -25,10 +25,11 @@ Action add_continue(CLI::App& app) {
     command->add_flag("--session-without-cache", args->session_without_cache,
                       "Save the transcript only, not the KV cache");
     return [args]() -> int {
-        const GenerationOptions options = args->generation.resolve();
+        args->generation.resolve({});  // bad settings fail before the model loads
         const auto model = args->model.load();
         Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
+        const GenerationOptions options = args->generation.resolve(conversation.turns().back().prompt);
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
         conversation.save(args->session, model.get(), !args->session_without_cache);
         print_result(result, options, args->json);
