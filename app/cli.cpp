@@ -25,8 +25,21 @@ std::shared_ptr<const Model> ModelArgs::load() const {
     return Model::load(model_dir.empty() ? Model::default_model_dir() : std::filesystem::path(model_dir), options);
 }
 
+// The app's defaults: the demo model loops ("ssss..." for hundreds of tokens) often enough that the guard is on.
+GenerationArgs::GenerationArgs() { options.stop_repeats = 4; }
+
 void GenerationArgs::add_to(CLI::App& command, bool with_cache_switch) {
     command.add_option("--max-new-tokens", options.max_new_tokens, "Most tokens to generate")
+        ->capture_default_str()->check(CLI::Range(0, 100000));
+    command.add_option("--length-ratio", length_ratio,
+                       "Stop after RATIO x input tokens + --length-offset tokens; 0 = no limit (default: 2 for "
+                       "\"translate X to Y: ...\" prompts, no limit for others)")
+        ->check(CLI::Range(0.0, 1000.0));
+    command.add_option("--length-offset", options.length_offset, "Tokens added to the --length-ratio limit")
+        ->capture_default_str()->check(CLI::Range(0, 100000));
+    command.add_option("--stop-repeats", options.stop_repeats,
+                       "Stop when the answer ends in the same 1-8 token phrase repeated this many times in a row "
+                       "(0 = never)")
         ->capture_default_str()->check(CLI::Range(0, 100000));
     if (with_cache_switch)
         command.add_flag("--no-cache", no_cache, "Recompute the decoder over the whole prefix at every step");
@@ -41,9 +54,11 @@ void GenerationArgs::add_to(CLI::App& command, bool with_cache_switch) {
     command.add_option("--seed", options.sampling.seed, "Random seed for sampling")->capture_default_str();
 }
 
-GenerationOptions GenerationArgs::resolve() const {
+GenerationOptions GenerationArgs::resolve(const std::string& prompt) const {
     GenerationOptions resolved = options;
     resolved.use_cache = !no_cache;
+    resolved.length_ratio = length_ratio ? *length_ratio : default_length_ratio(prompt);
+    if (resolved.stop_repeats == 1) throw Error("--stop-repeats must be 0 (never) or at least 2");
     Sampler validate(resolved.sampling);  // throws a clear error for invalid settings
     return resolved;
 }

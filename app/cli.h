@@ -3,6 +3,7 @@
 // application; all of them are thin shells over umt5core.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -35,8 +36,11 @@ struct ModelArgs {
 struct GenerationArgs {
     GenerationOptions options;
     bool no_cache = false;
+    std::optional<double> length_ratio;  // unset: default_length_ratio() of the prompt
+    GenerationArgs();
     void add_to(CLI::App& command, bool with_cache_switch = true);
-    GenerationOptions resolve() const;
+    // The options for `prompt` (the new turn's, or the continued turn's).
+    GenerationOptions resolve(const std::string& prompt) const;
 };
 
 // Streams each token's text to stdout unless `quiet` (then the callback only lets generation go on).

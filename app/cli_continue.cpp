@@ -29,7 +29,7 @@ Action add_continue(CLI::App& app) {
     command->add_flag("--session-without-cache", args->session_without_cache,
                       "Save the transcript only, not the KV cache");
     return [args]() -> int {
-        const GenerationOptions options = args->generation.resolve();
+        args->generation.resolve({});  // bad settings fail before the model loads
         // Without --model, the model that wrote the answer (the session keeps its directory and precision): any
         // other model would re-tokenize the transcript with the wrong vocabulary and continue with nonsense.
         ModelArgs model_args = args->model;
@@ -47,6 +47,7 @@ Action add_continue(CLI::App& app) {
         const auto model = model_args.load();
         Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
+        const GenerationOptions options = args->generation.resolve(conversation.turns().back().prompt);
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
         conversation.save(args->session, model.get(), !args->session_without_cache);
         print_result(result, options, args->json);

@@ -32,7 +32,7 @@ Action add_generate(CLI::App& app) {
                       "With --session: save the transcript only, not the KV cache");
 
     return [args]() -> int {
-        const GenerationOptions options = args->generation.resolve();
+        const GenerationOptions options = args->generation.resolve(args->prompt);
         const auto model = args->model.load();
         const TokenCallback print_token = stdout_printer(args->json);
         GenerationResult result;

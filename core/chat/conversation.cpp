@@ -122,9 +122,7 @@ GenerationStats stats_from_json(const json& j) {
 }
 
 FinishReason finish_from_name(const std::string& name, const std::string& origin) {
-    if (name == "eos") return FinishReason::Eos;
-    if (name == "stopped") return FinishReason::Stopped;
-    if (name == "length") return FinishReason::Length;
+    if (const auto reason = finish_reason_from_name(name)) return *reason;
     throw Error(origin + ": damaged conversation (unknown finish reason \"" + name + "\")");
 }
 
@@ -193,7 +191,7 @@ GenerationResult Conversation::submit(const Model& model, const std::string& pro
     state_ = DecodingState{};
     state_.prompt_ids = turn.prompt_ids;
     rng_state_.clear();
-    if (title_.empty()) title_ = prompt.substr(0, 60);
+    if (title_.empty()) title_ = utf8_prefix(prompt, 60);
     turns_.push_back(std::move(turn));
     GenerationResult result;
     try {
@@ -223,7 +221,7 @@ GenerationResult Conversation::continue_answer(const Model& model, const Generat
     }
     GenerationResult result = run(model, options, on_token, started);
     t.output_ids = state_.output_ids;
-    t.answer = model.tokenizer().decode(t.output_ids);
+    t.answer = model.tokenizer().decode_complete(t.output_ids);
     t.options = options;
     t.options.stop = nullptr;
     t.stats = result.stats;

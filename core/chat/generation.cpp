@@ -1,5 +1,7 @@
 #include "core/chat/generation.h"
 
+#include <algorithm>
+
 namespace umt5 {
 
 namespace {
@@ -13,8 +15,51 @@ const char* finish_reason_name(FinishReason reason) {
     case FinishReason::Length: return "length";
     case FinishReason::Eos: return "eos";
     case FinishReason::Stopped: return "stopped";
+    case FinishReason::InputLength: return "input_length";
+    case FinishReason::Repetition: return "repetition";
     }
     return "?";
+}
+
+std::optional<FinishReason> finish_reason_from_name(const std::string& name) {
+    for (FinishReason reason : {FinishReason::Length, FinishReason::Eos, FinishReason::Stopped,
+                                FinishReason::InputLength, FinishReason::Repetition})
+        if (name == finish_reason_name(reason)) return reason;
+    return std::nullopt;
+}
+
+bool is_translate_prompt(const std::string& prompt) {
+    // "translate <source> to <target>: ...", the task prefix umT5/T5 translation models are trained with.
+    static const std::string prefix = "translate ";
+    if (prompt.compare(0, prefix.size(), prefix) != 0) return false;
+    const size_t colon = prompt.find(':', prefix.size());
+    const size_t to = prompt.find(" to ", prefix.size());
+    return colon != std::string::npos && to != std::string::npos && to < colon &&
+           prompt.find('\n') > colon;
+}
+
+double default_length_ratio(const std::string& prompt) {
+    return is_translate_prompt(prompt) ? kTranslateLengthRatio : 0.0;
+}
+
+int input_length_limit(const GenerationOptions& options, size_t input_tokens) {
+    if (!(options.length_ratio > 0)) return -1;
+    const double limit = options.length_ratio * static_cast<double>(input_tokens) + std::max(0, options.length_offset);
+    return static_cast<int>(std::min(limit, 1e9));
+}
+
+int repeated_ngram(const std::vector<int>& ids, int repeats) {
+    if (repeats < 2) return 0;
+    const size_t size = ids.size();
+    for (int n = 1; n <= kMaxRepeatNgram; ++n) {
+        const size_t span = static_cast<size_t>(n) * static_cast<size_t>(repeats);
+        if (span > size) break;
+        // The last `span` ids repeat with period n.
+        bool periodic = true;
+        for (size_t i = size - span; i + n < size && periodic; ++i) periodic = ids[i] == ids[i + n];
+        if (periodic) return n;
+    }
+    return 0;
 }
 
 void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, GenerationStats& stats,
@@ -33,9 +78,13 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
                                      const GenerationOptions& options, const TokenCallback& on_token, Workspace& ws,
                                      Clock::time_point started) {
     if (options.max_new_tokens < 0) throw Error("max new tokens must not be negative");
+    if (!(options.length_ratio >= 0) || options.length_ratio > 1000)
+        throw Error("the length ratio must be between 0 and 1000");
+    if (options.stop_repeats < 0) throw Error("the number of repeats that stops generation must not be negative");
     GenerationResult result;
     result.stats.cache = options.use_cache;
     ensure_encoded(model, state, ws, result.stats, options.stop);
+    const int input_limit = input_length_limit(options, state.prompt_ids.size());
 
     const int start_id = static_cast<int>(model.config().decoder_start_token_id);
     const int eos_id = static_cast<int>(model.config().eos_token_id);
@@ -83,13 +132,14 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
         const double step_ms = ms_since(t0);
         result.stats.per_token_ms.push_back(step_ms);
         if (result.stats.tokens++ == 0) result.stats.first_token_ms = ms_since(started);
-        // The last token of the call also releases any bytes held back for an incomplete character.
-        const bool last = (id == eos_id && !options.ignore_eos) || produced + 1 == options.max_new_tokens;
+        const bool eos = id == eos_id && !options.ignore_eos;
         std::string text = stream.push(id);
-        if (last) text += stream.flush();
+        // After eos, bytes held back for an incomplete character go out as the tokenizer decodes them; a call cut
+        // by a limit leaves them out (result.text too), so the answer never ends in U+FFFD.
+        if (eos) text += stream.flush();
         TokenEvent event{id, static_cast<int>(state.output_ids.size()) - 1, std::move(text), step_ms};
         const bool keep_going = on_token ? on_token(event) : true;
-        if (id == eos_id && !options.ignore_eos) {
+        if (eos) {
             result.finish = FinishReason::Eos;
             break;
         }
@@ -97,12 +147,20 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
             result.finish = FinishReason::Stopped;
             break;
         }
+        if (input_limit >= 0 && result.stats.tokens >= input_limit && produced + 1 < options.max_new_tokens) {
+            result.finish = FinishReason::InputLength;
+            break;
+        }
+        if (repeated_ngram(result.output_ids, options.stop_repeats) > 0) {
+            result.finish = FinishReason::Repetition;
+            break;
+        }
     }
     result.stats.decode_ms = ms_since(decode_started);
     if (result.stats.tokens > 0 && result.stats.decode_ms > 0)
         result.stats.tokens_per_s = result.stats.tokens * 1000.0 / result.stats.decode_ms;
     result.prompt_ids = state.prompt_ids;
-    result.text = model.tokenizer().decode(result.output_ids);
+    result.text = model.tokenizer().decode_complete(result.output_ids);
     return result;
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@ struct GenerationOptions {
     int max_new_tokens = 64;                  // most tokens to generate in this call (eos included)
     bool use_cache = true;                    // false: every step recomputes the decoder over the whole prefix
     bool ignore_eos = false;                  // keep generating after eos (benchmarks)
+    // Guards against runaway answers (a small model that degenerates into "ssss…" until max_new_tokens). Both
+    // count the tokens of this call only, so Continue asks for a fresh allowance.
+    double length_ratio = 0;  // > 0: at most length_ratio x encoder input tokens + length_offset tokens (0 = off)
+    int length_offset = 10;
+    int stop_repeats = 0;     // >= 2: stop once the answer ends in one n-gram (1..kMaxRepeatNgram tokens)
+                              // repeated this many times in a row (0 = off)
     SamplingOptions sampling;                 // greedy by default
     const std::atomic<bool>* stop = nullptr;  // set from any thread to stop at the next token or encoder block
 };
@@ -32,8 +39,25 @@ struct GenerationStats {
     std::vector<double> per_token_ms;  // latency of each token, in order
 };
 
-enum class FinishReason { Length, Eos, Stopped };
+// Length: max_new_tokens reached; InputLength: the limit relative to the input (length_ratio); Repetition: the
+// n-gram loop guard (stop_repeats).
+enum class FinishReason { Length, Eos, Stopped, InputLength, Repetition };
 const char* finish_reason_name(FinishReason reason);
+// The reason named `name` ("length", "eos", "stopped", "input_length", "repetition"), or nullopt.
+std::optional<FinishReason> finish_reason_from_name(const std::string& name);
+
+// Longest repeated n-gram the stop_repeats guard looks for.
+constexpr int kMaxRepeatNgram = 8;
+// The length ratio translation engines use for "translate X to Y: ..." prompts (output <= 2x input + 10 tokens).
+constexpr double kTranslateLengthRatio = 2.0;
+// True for prompts of the form "translate <source> to <target>: <text>".
+bool is_translate_prompt(const std::string& prompt);
+// kTranslateLengthRatio for translate prompts, 0 (no limit) for any other.
+double default_length_ratio(const std::string& prompt);
+// Most tokens the relative limit allows after an input of `input_tokens` (eos included), or -1 when it is off.
+int input_length_limit(const GenerationOptions& options, size_t input_tokens);
+// Length n (1..kMaxRepeatNgram) of an n-gram that `ids` end with `repeats` times in a row, or 0 if none does.
+int repeated_ngram(const std::vector<int>& ids, int repeats);
 
 struct TokenEvent {
     int id;            // the generated id
@@ -68,8 +92,9 @@ void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, Gen
 // Generates up to options.max_new_tokens more tokens after state.output_ids. With the cache on, positions the cache
 // lacks are fed in one pass first (so a truncated, evicted or loaded state resumes cheaply); with it off, every
 // step recomputes the whole decoder prefix, cross-attention included, and projects only the last position.
-// `sampler` carries the random state across calls. The texts of the call's token events add up to the decoded
-// text of the ids it generated when the call ends by eos or length (held-back bytes go out with the last token).
+// `sampler` carries the random state across calls. The texts of the call's token events add up to the call's
+// result.text. When a limit cuts the answer inside a UTF-8 character, its incomplete bytes are left out of both
+// (a continuation that completes the character shows it); after eos they go out as the tokenizer decodes them.
 GenerationResult continue_generation(const Model& model, DecodingState& state, Sampler& sampler,
                                      const GenerationOptions& options, const TokenCallback& on_token, Workspace& ws,
                                      std::chrono::steady_clock::time_point started);

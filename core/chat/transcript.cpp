@@ -83,41 +83,61 @@ std::string settings_summary(const GenerationOptions& o) {
     return s;
 }
 
-// The per-turn statistics, as (header, value) cells.
-std::vector<std::pair<std::string, std::string>> stats_cells(const Turn& turn) {
+// The per-turn statistics on one line, e.g. "eos · 5 tokens · encoder 3.1 ms · first token 10.2 ms · decoding
+// 20.0 ms · 250.0 tokens/s · KV cache on" (a table per turn took more room than the answer it describes).
+std::string stats_line(const Turn& turn) {
     const GenerationStats& s = turn.stats;
-    return {{"Finish", finish_reason_name(turn.finish)},
-            {"Tokens", std::to_string(s.tokens)},
-            {"Encode", s.encoder_reused ? "reused" : fixed(s.encode_ms, 1) + " ms"},
-            {"First token", fixed(s.first_token_ms, 1) + " ms"},
-            {"Decode", fixed(s.decode_ms, 1) + " ms"},
-            {"Tokens/s", fixed(s.tokens_per_s, 1)},
-            {"KV cache", s.cache ? "on" : "off"}};
+    return std::string(finish_reason_name(turn.finish)) + " · " + std::to_string(s.tokens) +
+           (s.tokens == 1 ? " token" : " tokens") + " · encoder " +
+           (s.encoder_reused ? std::string("reused") : fixed(s.encode_ms, 1) + " ms") + " · first token " +
+           fixed(s.first_token_ms, 1) + " ms · decoding " + fixed(s.decode_ms, 1) + " ms · " +
+           fixed(s.tokens_per_s, 1) + " tokens/s · KV cache " + (s.cache ? "on" : "off");
 }
 
 // ---- Markdown.
 
-bool is_ascii_punctuation(unsigned char c) {
-    return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~');
+// Characters that can open Markdown syntax anywhere in a line: emphasis, code, links and images, raw HTML and
+// entities, GFM tables and strikethrough, a heading's closing #, and the backslash itself. Other punctuation
+// ("demo-umt5", "/tmp/x", "1.5") stays as it is, so the file reads like the text.
+bool markdown_special(char c) {
+    switch (c) {
+    case '\\': case '`': case '*': case '_': case '[': case ']': case '<': case '&': case '|': case '~': case '#':
+        return true;
+    default: return false;
+    }
 }
 
 std::string character_reference(char c) { return "&#" + std::to_string(static_cast<unsigned char>(c)) + ";"; }
 
-// Inline text that renders exactly as `text` (one line, no line breaks): every ASCII punctuation character is
-// backslash-escaped (CommonMark allows it for all of them) and nothing else changes.
-std::string markdown_inline(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (is_ascii_punctuation(static_cast<unsigned char>(c))) out += '\\';
+// Appends `line` (no line breaks) escaped. At the start of a line, the markers of block syntax are escaped too:
+// lists ("- ", "+ ", "1. ", "1) "), block quotes (">"), setext underlines ("==="); "*", "_" and "#" are always.
+void append_markdown_escaped(std::string& out, std::string_view line, bool line_start) {
+    size_t digits = 0;
+    if (line_start) {
+        while (digits < line.size() && line[digits] >= '0' && line[digits] <= '9') ++digits;
+        if (digits == 0 || digits > 9 || digits == line.size() || (line[digits] != '.' && line[digits] != ')'))
+            digits = std::string::npos;
+    }
+    for (size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        const bool block_marker =
+            line_start && ((i == 0 && (c == '-' || c == '+' || c == '=' || c == '>')) || i == digits);
+        if (markdown_special(c) || block_marker) out += '\\';
         if (c == '\n' || c == '\r')
             out += character_reference(c);
         else
             out += c;
     }
+}
+
+// Inline text that renders exactly as `text` (one line, no line breaks), escaped as above.
+std::string markdown_inline(std::string_view text, bool line_start = false) {
+    std::string out;
+    append_markdown_escaped(out, text, line_start);
     return out;
 }
 
-// A paragraph that renders as `text`, line breaks included: punctuation escaped as above, each line break a hard
+// A paragraph that renders as `text`, line breaks included: escaped as above, each line break a hard
 // break ("\" at the end of the line), spaces and tabs at the start and end of a line written as character
 // references (Markdown would strip them or read an indented code block), carriage returns likewise. Trailing line
 // breaks become references too, since a hard break cannot end a paragraph.
@@ -138,13 +158,7 @@ std::string markdown_paragraph(std::string_view text) {
         size_t trail = 0;
         while (trail < line.size() - lead && blank(line[line.size() - 1 - trail])) ++trail;
         for (size_t i = 0; i < lead; ++i) out += character_reference(line[i]);
-        for (char c : line.substr(lead, line.size() - lead - trail)) {
-            if (is_ascii_punctuation(static_cast<unsigned char>(c))) out += '\\';
-            if (c == '\r')
-                out += character_reference(c);
-            else
-                out += c;
-        }
+        append_markdown_escaped(out, line.substr(lead, line.size() - lead - trail), true);
         for (size_t i = line.size() - trail; i < line.size(); ++i) out += character_reference(line[i]);
         if (end == body.size()) break;
         out += "\\\n";
@@ -172,7 +186,8 @@ std::string html_escape(std::string_view text) {
 
 // Plain colors first (Qt's rich text, used for PDF, reads those and skips the media query), dark ones after.
 constexpr const char* kStylesheet = R"css(:root { color-scheme: light dark; }
-body { font-family: system-ui, "Noto Sans", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans CJK SC", sans-serif;
+body { font-family: system-ui, "Noto Sans", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans CJK SC",
+  "Noto Color Emoji", sans-serif;
   color: #1f2328; background-color: #ffffff; max-width: 48em; margin: 2em auto; padding: 0 1em; line-height: 1.5; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 .meta { color: #59636e; font-size: 0.9em; margin-top: 0; }
@@ -183,14 +198,11 @@ h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 .speaker { font-weight: bold; font-size: 0.9em; }
 .speaker time { font-weight: normal; color: #59636e; margin-left: 0.5em; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.3em 0 0 0; }
-table.stats { border-collapse: collapse; font-size: 0.8em; color: #59636e; margin: 0.3em 0; }
-table.stats th, table.stats td { border: 1px solid #d1d9e0; padding: 0.1em 0.5em; text-align: left; }
-table.stats th { font-weight: normal; white-space: nowrap; }
-.settings { color: #59636e; font-size: 0.8em; margin: 0.2em 0; }
+.stats, .settings { color: #59636e; font-size: 0.8em; margin: 0.2em 0; }
 @media (prefers-color-scheme: dark) {
   body { color: #e6edf3; background-color: #0d1117; }
-  .meta, .speaker time, table.stats, .settings { color: #9198a1; }
-  .turn, table.stats th, table.stats td { border-color: #3d444d; }
+  .meta, .speaker time, .stats, .settings { color: #9198a1; }
+  .turn { border-color: #3d444d; }
   .user { background-color: #132339; }
   .model { background-color: #161b22; }
 }
@@ -308,7 +320,7 @@ std::string iso8601_utc(int64_t unix_ms) {
 }
 
 std::string export_markdown(const Conversation& conversation, const TranscriptInfo& info) {
-    std::string out = "# " + markdown_inline(title_of(conversation)) + "\n\n";
+    std::string out = "# " + markdown_inline(title_of(conversation), true) + "\n\n";
     if (!info.model_name.empty()) out += "- **Model:** " + markdown_inline(info.model_name) + "\n";
     if (!info.model_path.empty()) out += "- **Model path:** " + markdown_inline(info.model_path) + "\n";
     if (!info.model_identity.empty()) out += "- **Model identity:** " + markdown_inline(info.model_identity) + "\n";
@@ -323,14 +335,8 @@ std::string export_markdown(const Conversation& conversation, const TranscriptIn
         out += markdown_paragraph(turn.prompt) + "\n\n";
         out += "**" + model + "**\n\n";
         out += markdown_paragraph(turn.answer) + "\n\n";
-        std::string header = "|", rule = "|", values = "|";
-        for (const auto& [name, value] : stats_cells(turn)) {
-            header += " " + name + " |";
-            rule += " --- |";
-            values += " " + value + " |";
-        }
-        out += header + "\n" + rule + "\n" + values + "\n\n";
-        out += "Settings: " + settings_summary(turn.options) + "\n";
+        out += "*" + markdown_inline(stats_line(turn)) + "*\\\n";
+        out += "*Settings: " + markdown_inline(settings_summary(turn.options)) + "*\n";
     }
     return out;
 }
@@ -349,9 +355,7 @@ std::string export_text(const Conversation& conversation, const TranscriptInfo& 
         out += "\n--- Turn " + std::to_string(i + 1) + " ---\n\n";
         out += "You (" + readable_time(turn.created_ms) + "):\n" + turn.prompt + "\n\n";
         out += model + ":\n" + turn.answer + "\n\n";
-        std::string stats;
-        for (const auto& [name, value] : stats_cells(turn)) stats += (stats.empty() ? "" : " | ") + name + ": " + value;
-        out += "[" + stats + "]\n";
+        out += "[" + stats_line(turn) + "]\n";
         out += "[Settings: " + settings_summary(turn.options) + "]\n";
     }
     return out;
@@ -388,12 +392,7 @@ std::string export_html(const Conversation& conversation, const TranscriptInfo& 
         out += "<div class=\"text\" dir=\"auto\">" + html_escape(turn.prompt) + "</div>\n</div>\n";
         out += "<div class=\"message model\">\n<div class=\"speaker\">" + model + "</div>\n";
         out += "<div class=\"text\" dir=\"auto\">" + html_escape(turn.answer) + "</div>\n";
-        std::string header, values;
-        for (const auto& [name, value] : stats_cells(turn)) {
-            header += "<th>" + html_escape(name) + "</th>";
-            values += "<td>" + html_escape(value) + "</td>";
-        }
-        out += "<table class=\"stats\">\n<tr>" + header + "</tr>\n<tr>" + values + "</tr>\n</table>\n";
+        out += "<p class=\"stats\">" + html_escape(stats_line(turn)) + "</p>\n";
         out += "<p class=\"settings\">Settings: " + html_escape(settings_summary(turn.options)) + "</p>\n";
         out += "</div>\n</div>\n";
     }
@@ -485,8 +484,9 @@ Conversation import_json(const std::string& text, const std::string& origin) {
         const std::string where = "turns[" + std::to_string(i) + "]";
         const json& t = turns[i];
         const std::string finish = read.string(t, where, "finish");
-        if (finish != "eos" && finish != "length" && finish != "stopped")
-            read.fail(where + ".finish", "must be \"eos\", \"length\" or \"stopped\"");
+        if (!finish_reason_from_name(finish))
+            read.fail(where + ".finish",
+                      "must be \"eos\", \"length\", \"stopped\", \"input_length\" or \"repetition\"");
         read.string(t, where, "created");
         const std::string settings_at = where + ".settings";
         const json& s = read.object(t, where, "settings");

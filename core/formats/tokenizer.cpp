@@ -159,14 +159,20 @@ bool Tokenizer::is_silent(int id) const {
     return id < 0 || id >= piece_count() || impl_->processor.IsControl(id);
 }
 
+std::string Tokenizer::decode_complete(const std::vector<int>& ids) const {
+    const size_t held = incomplete_tail(ids);
+    if (held == 0) return decode(ids);
+    return decode(std::vector<int>(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(held)));
+}
+
 StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
 
-size_t StreamingDecoder::incomplete_tail() const {
+size_t Tokenizer::incomplete_tail(const std::vector<int>& ids) const {
     // A UTF-8 character is at most 4 bytes, so only the last 3 ids can hold an unfinished one.
     unsigned char bytes[3];
     size_t count = 0;
-    while (count < 3 && count < ids_.size()) {
-        const int value = tokenizer_->byte_value(ids_[ids_.size() - 1 - count]);
+    while (count < 3 && count < ids.size()) {
+        const int value = byte_value(ids[ids.size() - 1 - count]);
         if (value < 0) break;
         bytes[2 - count] = static_cast<unsigned char>(value);
         ++count;
@@ -183,7 +189,7 @@ size_t StreamingDecoder::incomplete_tail() const {
 std::string StreamingDecoder::push(int id) {
     if (tokenizer_->is_silent(id)) return {};
     ids_.push_back(id);
-    const size_t held = incomplete_tail();
+    const size_t held = tokenizer_->incomplete_tail(ids_);
     if (held > 1) return {};  // the id only extended a character that is still unfinished
     const std::string text =
         held == 0 ? tokenizer_->decode(ids_) : tokenizer_->decode(std::vector<int>(ids_.begin(), ids_.end() - 1));
@@ -210,6 +216,13 @@ std::string StreamingDecoder::flush() {
 void StreamingDecoder::reset() {
     ids_.clear();
     emitted_.clear();
+}
+
+std::string utf8_prefix(const std::string& text, size_t max_bytes) {
+    if (text.size() <= max_bytes) return text;
+    size_t cut = max_bytes;
+    while (cut > 0 && is_continuation(static_cast<unsigned char>(text[cut]))) --cut;
+    return text.substr(0, cut);
 }
 
 }  // namespace umt5

@@ -22,6 +22,11 @@ public:
     std::vector<int> encode(const std::string& text) const;
     // Text of `ids`; ids at or past piece_count() (umT5 pads its vocabulary) and control ids decode to nothing.
     std::string decode(const std::vector<int>& ids) const;
+    // decode() without the byte pieces at the very end that form an incomplete UTF-8 character (an answer cut by a
+    // limit mid-character), which decode() would turn into U+FFFD.
+    std::string decode_complete(const std::vector<int>& ids) const;
+    // How many ids at the end of `ids` are byte pieces forming an incomplete UTF-8 character (0..3).
+    size_t incomplete_tail(const std::vector<int>& ids) const;
     int piece_count() const;
     std::string id_to_piece(int id) const;  // "" for ids out of range
     int eos_id() const;                     // 1 for T5 models
@@ -49,9 +54,6 @@ public:
     void reset();
 
 private:
-    // How many ids at the end of the (non-silent) ids are byte pieces forming an incomplete UTF-8 character.
-    size_t incomplete_tail() const;
-
     const Tokenizer* tokenizer_;
     std::vector<int> ids_;
     std::string emitted_;
@@ -61,5 +63,7 @@ private:
 bool is_valid_utf8(const std::string& text);
 // Offset of the first byte where `text` stops being well-formed UTF-8, or std::string::npos when it is valid.
 size_t utf8_error_offset(const std::string& text);
+// The longest prefix of `text` of at most `max_bytes` bytes that does not split a UTF-8 character.
+std::string utf8_prefix(const std::string& text, size_t max_bytes);
 
 }  // namespace umt5

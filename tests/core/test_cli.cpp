@@ -63,7 +63,8 @@ private slots:
 
     void jsonOutputWithAndWithoutCache() {
         const QStringList args{"generate", "--prompt", "translate English to French: Number of columns", "--json",
-                               "--max-new-tokens", "12", "--ignore-eos"};
+                               "--max-new-tokens", "12", "--ignore-eos",
+                               "--stop-repeats", "0"};  // past eos the demo model repeats eos
         const QJsonObject on = json_of(umt5test::run_tool(args));
         const QJsonObject off = json_of(umt5test::run_tool(args + QStringList{"--no-cache"}));
         for (const QJsonObject& o : {on, off}) {
@@ -87,12 +88,14 @@ private slots:
         const QString session = dir_.filePath("cli.umt5session");
         const QString prompt = "translate English to Spanish: Save changes before closing?";
         const QJsonObject whole =
-            json_of(umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "14", "--ignore-eos"}));
-        const umt5test::ToolRun first = umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "6", "--ignore-eos",
+            json_of(umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "14", "--ignore-eos",
+                                        "--stop-repeats", "0"}));
+        const umt5test::ToolRun first = umt5test::run_tool({"generate", "--prompt", prompt, "--json", "--max-new-tokens", "6", "--ignore-eos", "--stop-repeats", "0",
                                 "--session", session});
         QCOMPARE(first.exit_code, 0);
         QVERIFY(QFile::exists(session));
-        const umt5test::ToolRun more = umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "8", "--ignore-eos"});
+        const umt5test::ToolRun more = umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "8", "--ignore-eos",
+                                                          "--stop-repeats", "0"});
         QCOMPARE(more.exit_code, 0);
         const QJsonObject continued = json_of(more);
         QCOMPARE(ids(continued["output_ids"]), ids(whole["output_ids"]));
@@ -152,6 +155,53 @@ private slots:
         QVERIFY(run.out.isEmpty());
     }
 
+    // Translate prompts stop by default at 2x the input tokens + 10; --length-ratio and --length-offset change or
+    // lift the limit; other prompts have none unless asked.
+    void lengthLimit_data() {
+        QTest::addColumn<QString>("prompt");
+        QTest::addColumn<QStringList>("flags");
+        QTest::addColumn<double>("ratio");
+        QTest::addColumn<int>("offset");
+        const QString translate = "translate English to French: Number of columns";
+        QTest::newRow("translate default") << translate << QStringList{} << 2.0 << 10;
+        QTest::newRow("translate 1x+2") << translate << QStringList{"--length-ratio", "1", "--length-offset", "2"}
+                                        << 1.0 << 2;
+        QTest::newRow("translate off") << translate << QStringList{"--length-ratio", "0"} << 0.0 << 0;
+        QTest::newRow("other default") << "Number of columns" << QStringList{} << 0.0 << 0;
+        QTest::newRow("other 0.5x+0") << "Number of columns" << QStringList{"--length-ratio", "0.5", "--length-offset", "0"}
+                                      << 0.5 << 0;
+    }
+    void lengthLimit() {
+        QFETCH(QString, prompt);
+        QFETCH(QStringList, flags);
+        QFETCH(double, ratio);
+        QFETCH(int, offset);
+        const umt5test::ToolRun run = umt5test::run_tool(QStringList{"generate", "--prompt", prompt, "--json",
+                                                                     "--max-new-tokens", "60", "--ignore-eos",
+                                                                     "--stop-repeats", "0"} + flags);
+        QCOMPARE(run.exit_code, 0);
+        const QJsonObject o = json_of(run);
+        const int limit = ratio > 0 ? int(ratio * double(ids(o["prompt_ids"]).size())) + offset : 60;
+        QVERIFY(limit < 60 || ratio == 0);
+        QCOMPARE(ids(o["output_ids"]).size(), limit);
+        QCOMPARE(o["finish"].toString(), ratio > 0 ? QString("input_length") : QString("length"));
+    }
+
+    // The demo model loops after its eos; --stop-repeats ends the answer there (on by default), 0 lets it run.
+    void stopRepeats() {
+        const QStringList args{"generate", "--prompt", "translate English to German: Open the file", "--json",
+                               "--max-new-tokens", "96", "--ignore-eos", "--length-ratio", "0"};
+        const QJsonObject guarded = json_of(umt5test::run_tool(args));
+        const QJsonObject three = json_of(umt5test::run_tool(args + QStringList{"--stop-repeats", "3"}));
+        const QJsonObject free = json_of(umt5test::run_tool(args + QStringList{"--stop-repeats", "0"}));
+        QCOMPARE(guarded["finish"].toString(), QString("repetition"));
+        QCOMPARE(three["finish"].toString(), QString("repetition"));
+        QCOMPARE(free["finish"].toString(), QString("length"));
+        QCOMPARE(ids(free["output_ids"]).size(), 96);
+        QVERIFY(ids(three["output_ids"]).size() < ids(guarded["output_ids"]).size());
+        QCOMPARE(ids(free["output_ids"]).mid(0, ids(guarded["output_ids"]).size()), ids(guarded["output_ids"]));
+    }
+
     void scoreWritesReferenceLogits() {
         // tiny-a row 0: the reference's input ids and the first 5 greedy decoder inputs.
         const umt5::Checkpoint reference = umt5::Checkpoint::open_file(umt5test::tiny_a_dir() / "reference.safetensors");
@@ -185,6 +235,10 @@ private slots:
                                          << "umt5: error: ";
         QTest::newRow("bad ids") << QStringList{"score", "--input-ids", "5,x", "--decoder-ids", "0", "--out", "/tmp/x"}
                                  << "umt5: error: --input-ids: \"x\" is not a token id";
+        QTest::newRow("one repeat") << QStringList{"generate", "--prompt", "x", "--stop-repeats", "1"}
+                                    << "umt5: error: --stop-repeats must be 0 (never) or at least 2";
+        QTest::newRow("negative ratio") << QStringList{"generate", "--prompt", "x", "--length-ratio", "-1"}
+                                        << "umt5: error: --length-ratio";
         QTest::newRow("missing session") << QStringList{"continue", "--session", "/nonexistent.umt5session"}
                                          << "--session: File does not exist";
     }
