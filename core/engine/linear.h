@@ -24,7 +24,8 @@ namespace umt5 {
 
 // How a layer's weights are stored and multiplied.
 //   F32:  exact (the reference mode).
-//   BF16: weights and activations rounded to bfloat16, products accumulated in F32 (AVX-512 BF16 / AMX kernels).
+//   BF16: weights and activations rounded to bfloat16, products accumulated in F32 (oneDNN's AVX-512 BF16 kernels,
+//         or the own AVX2 one, which widens the bf16 weights to F32 in registers).
 //   Int8: weights quantized at load to int8 with one scale per output feature (per row of the Hugging Face
 //         [out, in] weight); activations quantized per call with one scale per input row (round to nearest even);
 //         int32 accumulation, then y = (row scale * weight scale) * sum.
@@ -55,7 +56,7 @@ public:
     Precision precision() const { return precision_; }
     size_t weight_bytes() const;
     // The kernel that runs this layer on this CPU: "own avx2 bf16", "own avx-vnni int8", ... or "oneDNN " and
-    // oneDNN's implementation name for a one-row product, e.g. "oneDNN brgemm:avx512_core_bf16".
+    // oneDNN's implementation name for a one-row product, e.g. "oneDNN brg:avx512_core_bf16".
     std::string kernel() const;
 
     // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
