@@ -1,12 +1,14 @@
 // Per-layer microbenchmarks of the decode path (Google Benchmark): every Linear shape of a umt5-small decoder step
 // at M = 1 in each precision, with the bytes of weights streamed per call reported as a rate, so the numbers can be
 // set against the machine's memory bandwidth, which BM_ReadBandwidth measures for buffers of several sizes
-// (bench/README.md).
+// (bench/README.md). Each row's label names the kernel that ran it (Linear::kernel()); ONEDNN_MAX_CPU_ISA=AVX2
+// measures the AVX2 path on an AVX-512 machine.
 //
 //   build: cmake -DUMT5_BUILD_BENCH=ON ...; run: OMP_NUM_THREADS=2 bench/micro/umt5-layers-bench
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/engine/linear.h"
@@ -34,7 +36,7 @@ void BM_Linear(benchmark::State& state) {
         benchmark::DoNotOptimize(y.data());
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(linear.weight_bytes()));
-    state.SetLabel(umt5::precision_name(precision));
+    state.SetLabel(std::string(umt5::precision_name(precision)) + ", " + linear.kernel());
 }
 
 void decoder_shapes(benchmark::internal::Benchmark* b) {

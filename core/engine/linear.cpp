@@ -4,14 +4,11 @@
 #include "core/engine/precision_support.h"
 #include "core/engine/runtime.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <map>
-#include <new>
+#include <optional>
 #include <tuple>
 
 namespace umt5 {
@@ -60,26 +57,7 @@ int64_t row_bucket(int64_t m) {
     const int64_t step = m <= 128 ? 8 : 64;
     return (m + step - 1) / step * step;
 }
-// The per-call activation conversions, written so the compiler vectorizes them (`omp simd`; no libm calls).
-
-// Largest |x[i]|.
-float max_abs(const float* x, int64_t n) {
-    float result = 0;
-#pragma omp simd reduction(max : result)
-    for (int64_t i = 0; i < n; ++i) result = std::max(result, std::fabs(x[i]));
-    return result;
-}
-
-// q[i] = round-to-nearest-even(clamp(x[i] * inverse_scale, -127, 127)), as std::lrint would round.
-void quantize_s8(const float* x, int64_t n, float inverse_scale, int8_t* q) {
-    // Adding and subtracting 1.5 * 2^23 rounds |v| <= 2^22 to an integer in the current (nearest-even) mode.
-    constexpr float kRound = 12582912.0f;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-        const float v = std::clamp(x[i] * inverse_scale, -127.0f, 127.0f);
-        q[i] = static_cast<int8_t>(static_cast<int>((v + kRound) - kRound));
-    }
-}
+// The per-call bf16 conversion, written so the compiler vectorizes it (`omp simd`).
 
 // y[i] = bfloat16(x[i]), rounded to nearest even; NaN stays a quiet NaN (as f32_to_bf16).
 void convert_to_bf16(const float* x, int64_t n, uint16_t* y) {
@@ -143,43 +121,41 @@ Linear::Linear(Tensor weight, Precision precision, Activation activation)
         }
     }
 
-    // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
-    // oneDNN refuses a precision this CPU has no kernel for (bf16 below AVX-512) right here.
-    const dnnl::memory::desc any({in_, out_}, weight_type(precision_), tag::any);
-    dnnl::matmul::primitive_desc pd;
-    try {
-        pd = dnnl::matmul::primitive_desc(
-            dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
-            attributes(false), cpu_engine());
-    } catch (const dnnl::error& e) {
-        throw UnsupportedPrecision(unsupported_reason(precision_, e.what()), layer_words(precision_, out_, in_));
+    if (const std::optional<kernels::Kernel> own = kernels::preferred(precision_)) {
+        pack_own(*own, weight, quantized);
+        return;
     }
-    kernel_ = pd.impl_info_str();
+    // The layout the matmul wants for one row (a decoder step); the same kernels take it for every row count.
+    // Where oneDNN has no kernel for this precision on this CPU, the project's own runs it if it can; otherwise the
+    // precision is refused here, in words (bf16 below AVX-512 without F16C/AVX2, say).
+    const dnnl::memory::desc any({in_, out_}, weight_type(precision_), tag::any);
+    std::optional<dnnl::matmul::primitive_desc> pd;
+    try {
+        pd.emplace(dnnl::matmul::desc({{1, in_}, source_type(precision_), tag::ab}, any, {{1, out_}, dt::f32, tag::ab}),
+                   attributes(false), cpu_engine());
+    } catch (const dnnl::error& e) {
+        const std::optional<kernels::Kernel> own = kernels::fallback(precision_);
+        if (!own)
+            throw UnsupportedPrecision(unsupported_reason(precision_, e.what()), layer_words(precision_, out_, in_));
+        pack_own(*own, weight, quantized);
+        return;
+    }
     const dnnl::memory::desc plain_f32({in_, out_}, dt::f32, tag::ba);
     dnnl::memory plain = precision_ == Precision::Int8
                              ? dnnl::memory(plain_desc(), cpu_engine(), quantized.raw())
                              : dnnl::memory(plain_f32, cpu_engine(), weight.raw());
-    // Large bf16 and int8 weights (the output projection) go on 2 MiB pages where the kernel allows it
-    // (transparent huge pages in "madvise" mode): a decode step streams all of them, and umt5-small decodes
-    // 12-18 % (bf16) and 5-9 % (int8) faster than on 4 KiB pages, at the cost of a few milliseconds at most on the
-    // first token of a request that follows a long one. In fp32 the gain was 4 % and the first-token cost up to 20 ms
-    // (bench/README.md), so fp32 keeps oneDNN's allocation, as do small weights: rounding them up to 2 MiB would
-    // waste more than it saves.
-    constexpr size_t kHugePage = size_t{2} << 20;
-    const size_t packed_bytes = pd.weights_desc().get_size();
-    if (precision_ != Precision::F32 && packed_bytes >= 4 * kHugePage) {
-        const size_t rounded = (packed_bytes + kHugePage - 1) / kHugePage * kHugePage;
-        void* storage = std::aligned_alloc(kHugePage, rounded);
-        if (!storage) throw std::bad_alloc();
-        huge_page_storage_ = std::shared_ptr<void>(storage, [](void* p) { std::free(p); });
-        madvise(huge_page_storage_.get(), rounded, MADV_HUGEPAGE);  // advice only: on failure the pages stay small
-        weights_ = dnnl::memory(pd.weights_desc(), cpu_engine(), huge_page_storage_.get());
-    } else {
-        weights_ = dnnl::memory(pd.weights_desc(), cpu_engine());
-    }
+    storage_ = kernels::weight_storage(pd->weights_desc().get_size(), precision_);
+    weights_ = dnnl::memory(pd->weights_desc(), cpu_engine(), storage_.get());
     dnnl::stream& stream = thread_stream();
     dnnl::reorder(plain, weights_).execute(stream, plain, weights_);  // converts F32 -> BF16 on the way
     stream.wait();
+}
+
+void Linear::pack_own(kernels::Kernel kernel, const Tensor& weight, const Tensor& quantized) {
+    own_ = precision_ == Precision::Int8
+               ? std::make_unique<kernels::PackedWeights>(kernel, quantized.data<int8_t>(), weight_scales_.data(),
+                                                          out_, in_)
+               : std::make_unique<kernels::PackedWeights>(kernel, weight.data<float>(), out_, in_);
 }
 
 Linear::Linear(Linear&& other) noexcept
@@ -187,9 +163,9 @@ Linear::Linear(Linear&& other) noexcept
       out_(other.out_),
       precision_(other.precision_),
       activation_(other.activation_),
-      kernel_(std::move(other.kernel_)),
       weight_scales_(std::move(other.weight_scales_)),
-      huge_page_storage_(std::move(other.huge_page_storage_)),
+      own_(std::move(other.own_)),
+      storage_(std::move(other.storage_)),
       weights_(std::move(other.weights_)),
       primitives_(std::move(other.primitives_)) {}
 
@@ -198,12 +174,23 @@ Linear& Linear::operator=(Linear&& other) noexcept {
     out_ = other.out_;
     precision_ = other.precision_;
     activation_ = other.activation_;
-    kernel_ = std::move(other.kernel_);
     weight_scales_ = std::move(other.weight_scales_);
-    weights_ = std::move(other.weights_);  // before the storage it may point into is released
-    huge_page_storage_ = std::move(other.huge_page_storage_);
+    own_ = std::move(other.own_);
+    weights_ = std::move(other.weights_);  // before the storage it points into is released
+    storage_ = std::move(other.storage_);
     primitives_ = std::move(other.primitives_);
     return *this;
+}
+
+size_t Linear::weight_bytes() const {
+    if (own_) return own_->bytes();
+    return weights_ ? weights_.get_desc().get_size() : 0;
+}
+
+std::string Linear::kernel() const {
+    if (own_) return kernels::kernel_name(own_->kernel());
+    if (!weights_) return "none";
+    return "oneDNN " + primitive(1, false).implementation;
 }
 
 dnnl::memory::desc Linear::plain_desc() const { return {{in_, out_}, weight_type(precision_), tag::ba}; }
@@ -237,22 +224,39 @@ const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
     const dnnl::memory::desc dst({m, out_}, dt::f32, tag::ab);
     const dnnl::primitive_attr attr = attributes(accumulate);
     Primitive p;
+    std::optional<dnnl::matmul::primitive_desc> pd;
     try {
-        p.matmul = dnnl::matmul({dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine()});
+        pd.emplace(dnnl::matmul::desc(src, weights_.get_desc(), dst), attr, cpu_engine());
     } catch (const dnnl::error&) {
         try {
-            p.matmul = dnnl::matmul({dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine()});
+            pd.emplace(dnnl::matmul::desc(src, plain_desc(), dst), attr, cpu_engine());
         } catch (const dnnl::error& e) {
             throw UnsupportedPrecision(unsupported_reason(precision_, e.what()),
                                        layer_words(precision_, out_, in_) + " with " + std::to_string(m) + " rows");
         }
         p.on_packed = false;
     }
+    p.matmul = dnnl::matmul(*pd);
+    p.implementation = pd->impl_info_str();
     return primitives_.emplace(key, std::move(p)).first->second;
+}
+
+void Linear::apply_activation(float* y, int64_t count) const {
+    switch (activation_) {
+    case Activation::None: break;
+    case Activation::GeluTanh: for (int64_t i = 0; i < count; ++i) y[i] = gelu_tanh(y[i]); break;
+    case Activation::GeluErf: for (int64_t i = 0; i < count; ++i) y[i] = gelu_erf(y[i]); break;
+    case Activation::Relu: for (int64_t i = 0; i < count; ++i) y[i] = std::max(y[i], 0.0f); break;
+    }
 }
 
 void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const {
     if (m <= 0) return;
+    if (own_) {
+        own_->multiply(x, m, y, accumulate);
+        apply_activation(y, m * out_);
+        return;
+    }
     const int64_t rows = row_bucket(m);
     const Primitive& prim = primitive(rows, accumulate);
     dnnl::engine& engine = cpu_engine();
@@ -281,13 +285,9 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
         std::fill(scratch.int8.begin() + static_cast<std::ptrdiff_t>(count),
                   scratch.int8.begin() + static_cast<std::ptrdiff_t>(padded_count), int8_t{0});
         if (scratch.row_scales.size() < static_cast<size_t>(m)) scratch.row_scales.resize(static_cast<size_t>(m));
-        for (int64_t r = 0; r < m; ++r) {
-            const float* row = x + r * in_;
-            const float largest = max_abs(row, in_);
-            const float scale = largest > 0 ? largest / 127.0f : 1.0f;
-            scratch.row_scales[static_cast<size_t>(r)] = scale;
-            quantize_s8(row, in_, 1.0f / scale, scratch.int8.data() + r * in_);
-        }
+        for (int64_t r = 0; r < m; ++r)
+            scratch.row_scales[static_cast<size_t>(r)] =
+                kernels::quantize_row(x + r * in_, in_, scratch.int8.data() + r * in_);
         source = scratch.int8.data();
     }
     // Destination: y itself when no padding is needed; otherwise a padded buffer (holding y's rows first when the
@@ -329,12 +329,7 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
 #pragma omp simd
                 for (int64_t i = 0; i < out_; ++i) out[i] = scale * weight_scale[i] * p[i];
             }
-            switch (activation_) {
-            case Activation::None: break;
-            case Activation::GeluTanh: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_tanh(out[i]); break;
-            case Activation::GeluErf: for (int64_t i = 0; i < out_; ++i) out[i] = gelu_erf(out[i]); break;
-            case Activation::Relu: for (int64_t i = 0; i < out_; ++i) out[i] = std::max(out[i], 0.0f); break;
-            }
+            apply_activation(out, out_);
         }
     }
 }

@@ -1,9 +1,14 @@
 #pragma once
-// A bias-free linear layer y = x W^T on a oneDNN matmul. The Hugging Face weight [out, in] is an {in, out} matrix
-// with format tag `ba`; at construction it is reordered once into the layout oneDNN's matmul prefers (on AVX-512
-// a blocked one), because a matmul given the plain layout repacks the whole matrix on every call, which made
-// single-row decoder steps several times slower. One primitive per row bucket (M = 1 for decoder steps; longer inputs
-// rounded up to a multiple of 8, or of 64 above 128 rows, and padded) is created on first use and reused.
+// A bias-free linear layer y = x W^T. The Hugging Face weight [out, in] is packed once at construction for the
+// kernel that runs it, chosen for this CPU at run time (core/engine/kernels.h, preferred()):
+//   - oneDNN's matmul (AVX-512 CPUs, and wherever the project has no kernel of its own): the {in, out} matrix is
+//     reordered into the layout the matmul prefers (on AVX-512 a blocked one), because a matmul given the plain
+//     layout repacks the whole matrix on every call, which made single-row decoder steps several times slower.
+//     One primitive per row bucket (M = 1 for decoder steps; longer inputs rounded up to a multiple of 8, or of 64
+//     above 128 rows, and padded) is created on first use and reused.
+//   - the project's own AVX2 / AVX-VNNI kernels (CPUs below AVX-512, or ONEDNN_MAX_CPU_ISA=AVX2), where oneDNN 2.6
+//     has no bf16 matmul and a slow int8 one, for every row count.
+// Either way a row's outputs do not depend on the other rows of the call (test_kernels checks it bit for bit).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,15 +17,18 @@
 
 #include <dnnl.hpp>
 
+#include "core/engine/kernels.h"
 #include "core/formats/tensor.h"
 
 namespace umt5 {
 
 // How a layer's weights are stored and multiplied.
 //   F32:  exact (the reference mode).
-//   BF16: weights and activations rounded to bfloat16, products accumulated in F32 (AVX-512 BF16 / AMX kernels).
+//   BF16: weights and activations rounded to bfloat16, products accumulated in F32 (oneDNN's AVX-512 BF16 kernels,
+//         or the own AVX2 one, which widens the bf16 weights to F32 in registers).
 //   Int8: weights quantized at load to int8 with one scale per output feature (per row of the Hugging Face
-//         [out, in] weight); activations quantized per call with one scale for the whole input; int32 accumulation.
+//         [out, in] weight); activations quantized per call with one scale per input row (round to nearest even);
+//         int32 accumulation, then y = (row scale * weight scale) * sum.
 enum class Precision { F32, BF16, Int8 };
 const char* precision_name(Precision precision);  // "fp32", "bf16", "int8"
 // Parses "fp32", "bf16" or "int8"; throws umt5::Error otherwise.
@@ -47,10 +55,10 @@ public:
     int64_t in_features() const { return in_; }
     int64_t out_features() const { return out_; }
     Precision precision() const { return precision_; }
-    size_t weight_bytes() const { return weights_ ? weights_.get_desc().get_size() : 0; }
-    // The kernel a decoder step (one row) runs on, for reports: oneDNN's implementation name, e.g.
-    // "brg:avx512_core_amx" or "gemm:jit".
-    std::string kernel() const { return kernel_; }
+    size_t weight_bytes() const;
+    // The kernel that runs this layer on this CPU: "own avx2 bf16", "own avx2_vnni int8", ... or "oneDNN " and
+    // oneDNN's implementation name for a one-row product, e.g. "oneDNN brg:avx512_core_bf16".
+    std::string kernel() const;
 
     // y[m, out] = x[m, in] W^T; with `accumulate`, y += x W^T (a oneDNN sum post-op: fused residual add).
     void forward(const float* x, int64_t m, float* y, bool accumulate = false) const;
@@ -59,6 +67,7 @@ private:
     struct Primitive {
         dnnl::matmul matmul;
         bool on_packed = true;  // false: no kernel takes the packed layout for this M; unpacked per call
+        std::string implementation;  // oneDNN's name for it
     };
     const Primitive& primitive(int64_t m, bool accumulate) const;
     dnnl::memory::desc plain_desc() const;
@@ -68,10 +77,13 @@ private:
     int64_t out_ = 0;
     Precision precision_ = Precision::F32;
     Activation activation_ = Activation::None;
-    std::string kernel_;
+    void pack_own(kernels::Kernel kernel, const Tensor& weight, const Tensor& quantized);
+    void apply_activation(float* y, int64_t count) const;
+
     std::vector<float> weight_scales_;  // Int8: dequantization scale of each output feature
-    std::shared_ptr<void> huge_page_storage_;  // large bf16/int8 weights: their storage, on 2 MiB pages
-    dnnl::memory weights_;  // the weights in the layout of weights_.get_desc(); owns them unless huge_page_storage_
+    std::unique_ptr<kernels::PackedWeights> own_;  // set when the project's own kernel runs the layer
+    std::shared_ptr<void> storage_;  // oneDNN's packed weights (kernels::weight_storage)
+    dnnl::memory weights_;           // oneDNN's packed weights, in the layout of weights_.get_desc()
     mutable std::mutex mutex_;
     mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
 };
