@@ -22,7 +22,7 @@ using Action = std::function<int()>;
 // Model selection and the generation settings shared by several subcommands.
 struct ModelArgs {
     std::string model_dir;  // empty = embedded demo model
-    int threads = 0;
+    int threads = 0;  // 0 = automatic (runtime.h)
     std::string precision = "fp32";
     void add_to(CLI::App& command);
     std::shared_ptr<const Model> load() const;

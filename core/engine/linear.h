@@ -3,11 +3,14 @@
 // with format tag `ba`; at construction it is reordered once into the layout oneDNN's matmul prefers (on AVX-512
 // a blocked one), because a matmul given the plain layout repacks the whole matrix on every call, which made
 // single-row decoder steps several times slower. One primitive per row bucket (M = 1 for decoder steps; longer inputs
-// rounded up to a multiple of 8, or of 64 above 128 rows, and padded) is created on first use and reused.
+// rounded up to a multiple of 8, or of 64 above 128 rows, and padded) and thread count is created on first use and
+// reused: a oneDNN primitive splits its work for the OpenMP thread count of its creation and runs with that many
+// threads whatever the count is later, so the automatic thread setting (runtime.h) needs one per count.
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -68,7 +71,7 @@ private:
     std::shared_ptr<void> huge_page_storage_;  // large bf16/int8 weights: their storage, on 2 MiB pages
     dnnl::memory weights_;  // the weights in the layout of weights_.get_desc(); owns them unless huge_page_storage_
     mutable std::mutex mutex_;
-    mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
+    mutable std::map<std::tuple<int64_t, bool, int>, Primitive> primitives_;  // (rows, accumulate, threads)
 };
 
 // A batch of matrices in memory: element (b, i, j) of operand X is X.data[b * batch_stride + i * row_stride + j *
@@ -86,12 +89,17 @@ struct StridedMatrix {
 class BatchedMatmul {
 public:
     explicit BatchedMatmul(bool b_transposed);
+    BatchedMatmul(BatchedMatmul&& other) noexcept;
+    BatchedMatmul& operator=(BatchedMatmul&& other) noexcept;
     void run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedMatrix a, StridedMatrix b, float* c,
              int64_t c_batch_stride, int64_t c_row_stride) const;
 
 private:
+    const dnnl::matmul& primitive() const;  // for the calling thread's thread count
+
     bool b_transposed_;
-    dnnl::matmul primitive_;
+    mutable std::mutex mutex_;
+    mutable std::map<int, dnnl::matmul> primitives_;  // by thread count
 };
 
 }  // namespace umt5
