@@ -19,7 +19,7 @@ struct BenchmarkRequest {
     int newTokens = 64;
     int repeat = 1;
     umt5::SamplingOptions sampling;
-    int threads = 0;                          // 0 = one per core
+    int threads = 0;                          // 0 = automatic
     std::shared_ptr<std::atomic<bool>> stop;  // set from the GUI thread to cancel at the next token
 };
 
@@ -44,7 +44,7 @@ struct BenchmarkReport {
     int promptTokens = 0;
     int newTokens = 0;
     int repeat = 0;
-    int threads = 0;
+    int threads = 0;  // 0 = the automatic setting
     BenchmarkModeReport cacheOn;
     BenchmarkModeReport cacheOff;
     double speedup = 0;      // cache-off decode time per token over cache-on; 0 unless both modes ran

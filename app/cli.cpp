@@ -13,7 +13,20 @@ namespace umt5::cli {
 
 void ModelArgs::add_to(CLI::App& command) {
     model_option = command.add_option("--model", model_dir, "Hugging Face umT5 checkpoint directory (default: the embedded demo model)");
-    command.add_option("--threads", threads, "CPU threads for the engine (default: one per core)")->check(CLI::Range(0, 1024));
+    command
+        .add_option_function<std::string>(
+            "--threads",
+            [this](const std::string& value) { threads = value == "auto" ? 0 : std::stoi(value); },
+            "CPU threads for the engine: auto (the default: up to one per core, fewer while other programs keep "
+            "the cores busy) or a fixed number")
+        ->type_name("auto|N")
+        ->check([](const std::string& value) -> std::string {
+            if (value == "auto") return {};
+            if (value.empty() || value.size() > 4 || value.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoi(value) < 1 || std::stoi(value) > 1024)
+                return "auto or a number from 1 to 1024 expected, not \"" + value + "\"";
+            return {};
+        });
     precision_option = command.add_option("--precision", precision, "Weight precision: fp32 (exact), bf16 or int8")
         ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "int8"}));
 }

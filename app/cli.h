@@ -23,7 +23,7 @@ using Action = std::function<int()>;
 // Model selection and the generation settings shared by several subcommands.
 struct ModelArgs {
     std::string model_dir;  // empty = embedded demo model
-    int threads = 0;
+    int threads = 0;  // 0 = automatic (runtime.h)
     std::string precision = "fp32";
     CLI::Option* model_option = nullptr;
     CLI::Option* precision_option = nullptr;

@@ -20,11 +20,42 @@ nlohmann::json mode_json(const BenchmarkModeResult& mode) {
             {"runs", mode.runs}};
 }
 
-void print_table(const BenchmarkResult& r, const Model& model, int threads) {
-    std::printf("model %s (%s), prompt %d tokens, %d new tokens forced, %d run%s per mode (alternating), %d thread%s, "
+// "2 threads", or for the automatic setting "auto threads (decoder steps at 1: 40, at 2: 500)".
+std::string threads_text() {
+    if (!automatic_threads()) {
+        const int threads = num_threads();
+        return std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+    }
+    std::string text = "auto threads (decoder steps";
+    const std::vector<int64_t> steps = decoder_steps_per_thread_count();
+    const char* separator = " at ";
+    for (size_t count = 1; count < steps.size(); ++count) {
+        if (steps[count] == 0) continue;
+        text += separator + std::to_string(count) + ": " + std::to_string(steps[count]);
+        separator = ", at ";
+    }
+    return text + ")";
+}
+
+// The thread setting for --json: the fixed count, or "auto" with the steps run at each count.
+void add_threads_json(nlohmann::json& out) {
+    if (!automatic_threads()) {
+        out["threads"] = num_threads();
+        return;
+    }
+    out["threads"] = "auto";
+    nlohmann::json steps = nlohmann::json::object();
+    const std::vector<int64_t> counts = decoder_steps_per_thread_count();
+    for (size_t count = 1; count < counts.size(); ++count)
+        if (counts[count] > 0) steps[std::to_string(count)] = counts[count];
+    out["decoder_steps_per_thread_count"] = steps;
+}
+
+void print_table(const BenchmarkResult& r, const Model& model) {
+    std::printf("model %s (%s), prompt %d tokens, %d new tokens forced, %d run%s per mode (alternating), %s, "
                 "%s kernels\n\n",
                 model.name().c_str(), precision_name(model.precision()), r.prompt_tokens, r.new_tokens, r.repeat,
-                r.repeat == 1 ? "" : "s", threads, threads == 1 ? "" : "s", kernel_isa().c_str());
+                r.repeat == 1 ? "" : "s", threads_text().c_str(), kernel_isa().c_str());
     std::printf("%-26s %12s %12s\n", "", "cache on", "cache off");
     auto row = [](const char* label, double on, double off) { std::printf("%-26s %12.2f %12.2f\n", label, on, off); };
     row("tokens/s", r.cache_on.tokens_per_s, r.cache_off.tokens_per_s);
@@ -73,24 +104,23 @@ Action add_bench(CLI::App& app) {
 
     return [args]() -> int {
         const auto model = args->model.load();
-        const int threads = num_threads();
         const BenchmarkResult r = run_benchmark(*model, args->options);
         if (!args->json) {
-            print_table(r, *model, threads);
+            print_table(r, *model);
             return 0;
         }
-        const nlohmann::json out = {{"model", model->name()},
-                                    {"model_dir", model->dir().string()},
-                                    {"prompt_tokens", r.prompt_tokens},
-                                    {"new_tokens", r.new_tokens},
-                                    {"repeat", r.repeat},
-                                    {"threads", threads},
-                                    {"precision", precision_name(model->precision())},
-                                    {"kernels", kernel_isa()},
-                                    {"cache_on", mode_json(r.cache_on)},
-                                    {"cache_off", mode_json(r.cache_off)},
-                                    {"speedup", r.speedup},
-                                    {"identical", r.identical}};
+        nlohmann::json out = {{"model", model->name()},
+                              {"model_dir", model->dir().string()},
+                              {"prompt_tokens", r.prompt_tokens},
+                              {"new_tokens", r.new_tokens},
+                              {"repeat", r.repeat}};
+        add_threads_json(out);
+        out.update({{"precision", precision_name(model->precision())},
+                    {"kernels", kernel_isa()},
+                    {"cache_on", mode_json(r.cache_on)},
+                    {"cache_off", mode_json(r.cache_off)},
+                    {"speedup", r.speedup},
+                    {"identical", r.identical}});
         std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
         return 0;
     };

@@ -72,7 +72,8 @@ QString Worker::sessionPath(const QString& id) const {
 }
 
 void Worker::applyThreads(int threads) {
-    // OpenMP thread counts are per calling thread, so they are applied here, on the worker thread.
+    // OpenMP thread counts (and the automatic setting's governor) are per calling thread, so they are applied here,
+    // on the worker thread. Applied only on a change, so the automatic setting keeps what it learnt.
     if (threads != threads_) {
         umt5::set_num_threads(threads);
         threads_ = threads;
@@ -80,9 +81,8 @@ void Worker::applyThreads(int threads) {
 }
 
 void Worker::loadModel(const QString& dir, int threads, const QString& precision, StopFlag stop) {
-    applyThreads(threads);
+    applyThreads(threads);  // before loading: the model warms up at the counts this setting will use
     umt5::LoadOptions options;
-    options.threads = threads;
     options.stop = stop.get();
     int lastPercent = -1;
     options.progress = [this, &lastPercent](double fraction) {

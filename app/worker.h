@@ -29,7 +29,7 @@ struct GenerationSettings {
     double repetitionPenalty = 1.0;
     quint64 seed = 0;         // used when randomSeed is off
     bool randomSeed = true;   // sampling: a new seed for every answer (the one used is saved with it)
-    int threads = 0;          // 0 = one per core
+    int threads = 0;          // 0 = automatic: up to one per core, fewer while other programs keep cores busy
     QString precision = QStringLiteral("fp32");  // weight precision: fp32, bf16 or int8; a change reloads the model
     bool useCache = true;     // decoder KV cache, kept between turns
     int cacheBudgetMiB = 1024;  // memory all conversations' caches may take together

@@ -28,7 +28,8 @@ void Worker::runBenchmark(int id, const BenchmarkRequest& request) {
     try {
         const umt5::BenchmarkResult result = umt5::run_benchmark(*model_, toBenchmarkOptions(request), onToken);
         const QString name = QString::fromStdString(model_->name());
-        emit benchmarkFinished(id, toBenchmarkReport(result, name, request.prompt, umt5::num_threads(),
+        emit benchmarkFinished(id, toBenchmarkReport(result, name, request.prompt,
+                                                     umt5::automatic_threads() ? 0 : umt5::num_threads(),
                                                      model_->config().eos_token_id));
     } catch (const std::exception& e) {
         emit benchmarkFailed(id, QString::fromUtf8(e.what()));

@@ -560,7 +560,9 @@ void BenchmarkPanel::showReport() {
     warning_->setVisible(!warning.isEmpty());
 
     const QString runs = report_.repeat == 1 ? tr("1 run") : tr("%1 runs").arg(report_.repeat);
-    const QString threads = report_.threads == 1 ? tr("1 thread") : tr("%1 threads").arg(report_.threads);
+    const QString threads = report_.threads == 0   ? tr("automatic threads")
+                            : report_.threads == 1 ? tr("1 thread")
+                                                   : tr("%1 threads").arg(report_.threads);
     notes_->setText(tr("%1 · prompt of %2 tokens · %3 new tokens forced (end-of-sequence is ignored so both modes do "
                        "the same work) · %4 per mode, alternating, after a warm-up · %5. Time to first token includes "
                        "the encoder; tokens/s, time per token and the speedup count decoding only.")

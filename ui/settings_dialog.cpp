@@ -67,7 +67,8 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, QWidget* pare
     auto* engineForm = new QFormLayout(engine);
     threads_ = new QSpinBox(engine);
     threads_->setRange(0, 256);
-    threads_->setSpecialValueText(tr("automatic (%n core(s))", nullptr, QThread::idealThreadCount()));
+    threads_->setSpecialValueText(tr("automatic (up to %n, fewer while other programs are busy)", nullptr,
+                                     QThread::idealThreadCount()));
     engineForm->addRow(tr("T&hreads:"), threads_);
     precision_ = new QComboBox(engine);
     precision_->addItem(tr("fp32 — exact (default)"), QStringLiteral("fp32"));

@@ -1,6 +1,7 @@
 #include "core/chat/generation.h"
 
 #include <algorithm>
+#include "core/engine/runtime.h"
 
 namespace umt5 {
 
@@ -124,12 +125,14 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
             break;
         }
         const auto t0 = Clock::now();
+        DecoderStepThreads threads;  // the automatic thread setting learns from each step's time
         next_logits();
         const int id = sampler.next(logits, vocab, inputs);
         inputs.push_back(id);
         state.output_ids.push_back(id);
         result.output_ids.push_back(id);
         const double step_ms = ms_since(t0);
+        threads.finished(step_ms);
         result.stats.per_token_ms.push_back(step_ms);
         if (result.stats.tokens++ == 0) result.stats.first_token_ms = ms_since(started);
         const bool eos = id == eos_id && !options.ignore_eos;

@@ -217,7 +217,7 @@ dnnl::primitive_attr Linear::attributes(bool accumulate) const {
 const Linear::Primitive& Linear::primitive(int64_t m, bool accumulate) const {
     if (precision_ == Precision::Int8) accumulate = false;  // done by forward() after scaling
     std::lock_guard<std::mutex> lock(mutex_);
-    auto key = std::make_pair(m, accumulate);
+    auto key = std::make_tuple(m, accumulate, num_threads());
     auto it = primitives_.find(key);
     if (it != primitives_.end()) return it->second;
     const dnnl::memory::desc src({m, in_}, source_type(precision_), tag::ab);
@@ -334,15 +334,31 @@ void Linear::forward(const float* x, int64_t m, float* y, bool accumulate) const
     }
 }
 
-BatchedMatmul::BatchedMatmul(bool b_transposed) : b_transposed_(b_transposed) {
+BatchedMatmul::BatchedMatmul(bool b_transposed) : b_transposed_(b_transposed) { primitive(); }
+
+BatchedMatmul::BatchedMatmul(BatchedMatmul&& other) noexcept
+    : b_transposed_(other.b_transposed_), primitives_(std::move(other.primitives_)) {}
+
+BatchedMatmul& BatchedMatmul::operator=(BatchedMatmul&& other) noexcept {
+    b_transposed_ = other.b_transposed_;
+    primitives_ = std::move(other.primitives_);
+    return *this;
+}
+
+const dnnl::matmul& BatchedMatmul::primitive() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int threads = num_threads();
+    auto it = primitives_.find(threads);
+    if (it != primitives_.end()) return it->second;
     // A unit stride in the innermost dimension of each operand lets oneDNN pick its JIT gemm rather than the
     // reference kernel that fully runtime strides fall back to.
     const auto rt = DNNL_RUNTIME_DIM_VAL;
     const dnnl::memory::dims dims{rt, rt, rt};
     const dnnl::memory::desc row_major(dims, dt::f32, dnnl::memory::dims{rt, rt, 1});
     const dnnl::memory::desc column_major(dims, dt::f32, dnnl::memory::dims{rt, 1, rt});
-    primitive_ = dnnl::matmul(dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(row_major, b_transposed ? column_major : row_major, row_major), cpu_engine()));
+    dnnl::matmul matmul(dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(row_major, b_transposed_ ? column_major : row_major, row_major), cpu_engine()));
+    return primitives_.emplace(threads, std::move(matmul)).first->second;
 }
 
 void BatchedMatmul::run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedMatrix a, StridedMatrix b, float* c,
@@ -357,7 +373,7 @@ void BatchedMatmul::run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedM
                      const_cast<float*>(b.data));
     dnnl::memory dst({{batch, m, n}, dt::f32, {c_batch_stride, c_row_stride, 1}}, engine, c);
     dnnl::stream& stream = thread_stream();
-    primitive_.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    primitive().execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
     stream.wait();
 }
 

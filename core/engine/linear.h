@@ -5,7 +5,9 @@
 //     reordered into the layout the matmul prefers (on AVX-512 a blocked one), because a matmul given the plain
 //     layout repacks the whole matrix on every call, which made single-row decoder steps several times slower.
 //     One primitive per row bucket (M = 1 for decoder steps; longer inputs rounded up to a multiple of 8, or of 64
-//     above 128 rows, and padded) is created on first use and reused.
+//     above 128 rows, and padded) and thread count is created on first use and reused: a oneDNN primitive splits
+//     its work for the OpenMP thread count of its creation and runs with that many threads whatever the count is
+//     later, so the automatic thread setting (runtime.h) needs one per count.
 //   - the project's own AVX2 / AVX-VNNI kernels (CPUs below AVX-512, or ONEDNN_MAX_CPU_ISA=AVX2), where oneDNN 2.6
 //     has no bf16 matmul and a slow int8 one, for every row count.
 // Either way a row's outputs do not depend on the other rows of the call (test_kernels checks it bit for bit).
@@ -13,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -85,7 +88,7 @@ private:
     std::shared_ptr<void> storage_;  // oneDNN's packed weights (kernels::weight_storage)
     dnnl::memory weights_;           // oneDNN's packed weights, in the layout of weights_.get_desc()
     mutable std::mutex mutex_;
-    mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
+    mutable std::map<std::tuple<int64_t, bool, int>, Primitive> primitives_;  // (rows, accumulate, threads)
 };
 
 // A batch of matrices in memory: element (b, i, j) of operand X is X.data[b * batch_stride + i * row_stride + j *
@@ -103,12 +106,17 @@ struct StridedMatrix {
 class BatchedMatmul {
 public:
     explicit BatchedMatmul(bool b_transposed);
+    BatchedMatmul(BatchedMatmul&& other) noexcept;
+    BatchedMatmul& operator=(BatchedMatmul&& other) noexcept;
     void run(int64_t batch, int64_t m, int64_t k, int64_t n, StridedMatrix a, StridedMatrix b, float* c,
              int64_t c_batch_stride, int64_t c_row_stride) const;
 
 private:
+    const dnnl::matmul& primitive() const;  // for the calling thread's thread count
+
     bool b_transposed_;
-    dnnl::matmul primitive_;
+    mutable std::mutex mutex_;
+    mutable std::map<int, dnnl::matmul> primitives_;  // by thread count
 };
 
 }  // namespace umt5

@@ -185,7 +185,7 @@ std::filesystem::path Model::default_model_dir() {
 std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
     std::error_code not_a_directory;
     if (!std::filesystem::is_directory(dir, not_a_directory)) throw Error(dir.string() + ": not a model directory");
-    set_num_threads(options.threads);
+    if (options.threads >= 0) set_num_threads(options.threads);
     // Before reading any weight: a precision this CPU cannot run is refused in one line that says why.
     if (const PrecisionSupport& support = precision_support(options.precision); !support.runs)
         throw Error("cannot load " + dir.string() + " in " + precision_name(options.precision) + ": " +
@@ -280,13 +280,16 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
 void Model::warm_up() const {
     // oneDNN generates a primitive's kernels when it is created, and its attention gemm on the first product;
     // doing that here keeps about 30 ms (fp32) to 60 ms (int8, umt5-small) out of the first prompt's first token.
+    // Primitives are made per thread count, so this runs at each count the thread setting will likely use.
     Workspace ws;
     const std::vector<int> ids(8, static_cast<int>(config_.eos_token_id));
-    const Tensor encoded = encode(ids, ws);
-    KVCache cache = make_cache();
-    start_decoding(encoded, cache, ws);
     std::vector<float> logits(static_cast<size_t>(config_.vocab_size));
-    decode({static_cast<int>(config_.decoder_start_token_id)}, cache, ws, logits.data());
+    for_each_likely_thread_count([&] {
+        const Tensor encoded = encode(ids, ws);
+        KVCache cache = make_cache();
+        start_decoding(encoded, cache, ws);
+        decode({static_cast<int>(config_.decoder_start_token_id)}, cache, ws, logits.data());
+    });
 }
 
 std::string Model::name() const {

@@ -16,7 +16,9 @@
 namespace umt5 {
 
 struct LoadOptions {
-    int threads = 0;  // oneDNN/OpenMP threads for this process; 0 keeps the current setting (one per core)
+    // The calling thread's thread setting (runtime.h, set_num_threads): > 0 that many threads, 0 automatic;
+    // -1 keeps the current setting (automatic unless set otherwise).
+    int threads = -1;
     Precision precision = Precision::F32;  // weight precision of the linear layers (see core/linear.h)
     // Called with the fraction of weights loaded, in [0, 1]; may be empty.
     std::function<void(double)> progress;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
+
+#include "core/engine/thread_governor.h"
 
 namespace umt5 {
 
@@ -65,10 +68,83 @@ dnnl::stream& thread_stream() {
     return stream;
 }
 
-void set_num_threads(int threads) {
-    if (threads > 0) omp_set_num_threads(std::min(threads, omp_get_thread_limit()));
+namespace {
+
+// OpenMP's default count, read before anything here changes a thread's count. Threads started later (the app's
+// worker) begin with it too; omp_get_max_threads() on such a thread after a change would not tell it any more.
+int openmp_default_threads() {
+    static const int threads = omp_get_max_threads();
+    return threads;
+}
+[[maybe_unused]] const int read_at_startup = openmp_default_threads();
+
+struct ThreadSetting {
+    bool automatic = true;
+    std::optional<ThreadGovernor> governor;  // automatic only, made on first use
+    std::vector<int64_t> steps;              // decoder steps per thread count
+};
+
+ThreadSetting& thread_setting() {
+    thread_local ThreadSetting setting;
+    return setting;
 }
 
-int num_threads() { return omp_get_max_threads(); }
+ThreadGovernor& governor(ThreadSetting& setting) {
+    if (!setting.governor) setting.governor.emplace(max_threads());
+    return *setting.governor;
+}
+
+}  // namespace
+
+void set_num_threads(int threads) {
+    respect_thread_limit();
+    ThreadSetting& setting = thread_setting();
+    setting.automatic = threads <= 0;
+    setting.governor.reset();
+    setting.steps.clear();
+    omp_set_num_threads(setting.automatic ? max_threads() : std::min(threads, omp_get_thread_limit()));
+}
+
+bool automatic_threads() { return thread_setting().automatic; }
+
+int num_threads() {
+    respect_thread_limit();
+    return omp_get_max_threads();
+}
+
+int max_threads() { return std::max(1, std::min(openmp_default_threads(), omp_get_thread_limit())); }
+
+void for_each_likely_thread_count(const std::function<void()>& work) {
+    const int current = num_threads();
+    if (!automatic_threads() || max_threads() == 1) {
+        work();
+        return;
+    }
+    for (int threads : {max_threads(), 1}) {
+        omp_set_num_threads(threads);
+        work();
+    }
+    omp_set_num_threads(current);
+}
+
+DecoderStepThreads::DecoderStepThreads() : active_(automatic_threads()) {
+    if (active_) omp_set_num_threads(governor(thread_setting()).threads());
+}
+
+void DecoderStepThreads::finished(double ms) {
+    if (!active_) return;
+    ThreadSetting& setting = thread_setting();
+    ThreadGovernor& g = governor(setting);
+    const auto used = static_cast<size_t>(g.threads());
+    if (setting.steps.size() <= used) setting.steps.resize(used + 1, 0);
+    ++setting.steps[used];
+    g.record(ms);
+}
+
+DecoderStepThreads::~DecoderStepThreads() {
+    if (active_) omp_set_num_threads(governor(thread_setting()).chosen());
+}
+
+std::vector<int64_t> decoder_steps_per_thread_count() { return thread_setting().steps; }
 
 }  // namespace umt5
