@@ -4,6 +4,7 @@
 
 #include "app/cli.h"
 #include "core/chat/conversation.h"
+#include "core/chat/session_lock.h"
 
 namespace umt5::cli {
 
@@ -27,11 +28,13 @@ Action add_continue(CLI::App& app) {
     return [args]() -> int {
         const GenerationOptions options = args->generation.resolve();
         const auto model = args->model.load();
+        const SessionLock lock(args->session, wait_message(args->session));
         Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
-        conversation.save(args->session, model.get(), !args->session_without_cache);
+        // Printed before saving: an answer that could not be shown (stdout closed or full) is not kept either.
         print_result(result, options, args->json);
+        conversation.save(args->session, model.get(), !args->session_without_cache);
         return 0;
     };
 }

@@ -1,5 +1,7 @@
 #include "app/worker.h"
 
+#include "app/error_text.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -112,7 +114,7 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
     } catch (const umt5::Cancelled&) {
         emit modelLoadFailed(dir, tr("Loading was cancelled."));
     } catch (const std::exception& e) {
-        emit modelLoadFailed(dir, QString::fromUtf8(e.what()));
+        emit modelLoadFailed(dir, QString::fromStdString(umt5::error_text(e)));
     }
 }
 
@@ -134,7 +136,7 @@ void Worker::restoreConversations() {
             emit conversationRestored(snapshot(conversation));
             ++count;
         } catch (const std::exception& e) {
-            emit restoreWarning(QString::fromUtf8(e.what()));
+            emit restoreWarning(QString::fromStdString(umt5::error_text(e)));
         }
     }
     store_.enforce_budget();
@@ -184,7 +186,7 @@ bool Worker::save(const umt5::Conversation& conversation, QString* error) {
         return true;
     } catch (const std::exception& e) {
         if (error)
-            *error = QString::fromUtf8(e.what());
+            *error = QString::fromStdString(umt5::error_text(e));
         return false;
     }
 }
@@ -262,7 +264,7 @@ void Worker::generate(const GenerationRequest& request) {
             conversation->turns().back().output_ids.empty())
             conversation->remove_last_turn();
     } catch (const std::exception& e) {
-        emit failed(id, QString::fromUtf8(e.what()));
+        emit failed(id, QString::fromStdString(umt5::error_text(e)));
         emit conversationSynced(snapshot(*conversation));
         return;
     }
@@ -340,7 +342,7 @@ void Worker::exportConversation(const QString& id, const QString& format, const 
         umt5::write_file_atomically(toPath(path), bytes);
         emit exportFinished(path, QString());
     } catch (const std::exception& e) {
-        emit exportFinished(path, QString::fromUtf8(e.what()));
+        emit exportFinished(path, QString::fromStdString(umt5::error_text(e)));
     }
 }
 
@@ -369,7 +371,7 @@ void Worker::importConversation(const QString& path) {
         }
         emit conversationImported(path, snapshot(conversation));
     } catch (const std::exception& e) {
-        emit importFailed(path, QString::fromUtf8(e.what()));
+        emit importFailed(path, QString::fromStdString(umt5::error_text(e)));
     }
 }
 

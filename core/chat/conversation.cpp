@@ -1,6 +1,13 @@
 #include "core/chat/conversation.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -12,6 +19,7 @@
 
 #include "core/formats/checkpoint.h"
 #include "core/chat/generation_json.h"
+#include "core/chat/limits.h"
 
 namespace umt5 {
 
@@ -124,6 +132,88 @@ std::string tensor_key(int64_t layer, const char* part) {
     return "decoder." + std::to_string(layer) + "." + part;
 }
 
+// CRC-32 (zlib's, as Python's zlib.crc32) continued over `size` bytes.
+uint32_t crc32_update(uint32_t crc, const void* data, size_t size) {
+    return static_cast<uint32_t>(::crc32_z(crc, static_cast<const Bytef*>(data), size));
+}
+
+std::string hex32(uint32_t value) {
+    char text[9];
+    std::snprintf(text, sizeof text, "%08x", value);
+    return text;
+}
+
+// The checksum of a session (docs/session-format.md): CRC-32 of the tensor data section, then of the
+// "conversation" and "cache" metadata values.
+uint32_t metadata_checksum(uint32_t crc, const std::string& conversation, const std::string* cache) {
+    crc = crc32_update(crc, conversation.data(), conversation.size());
+    if (cache) crc = crc32_update(crc, cache->data(), cache->size());
+    return crc;
+}
+
+// An open session file, read-only. Only regular files (after following symlinks) are accepted, and the open is
+// non-blocking, so a FIFO given as --session is refused instead of blocking forever in open().
+class SessionFile {
+public:
+    explicit SessionFile(const std::filesystem::path& path) : name_(path.string()) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd_ < 0) throw Error(name_ + ": cannot open (" + std::strerror(errno) + ")");
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0) {
+            const int error = errno;
+            ::close(fd_);
+            throw Error(name_ + ": cannot open (" + std::strerror(error) + ")");
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd_);
+            const char* kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a named pipe (FIFO)"
+                                                                                         : "a special file";
+            throw Error(name_ + ": the conversation file is " + kind + ", not a regular file");
+        }
+        size_ = static_cast<uint64_t>(st.st_size);
+    }
+    ~SessionFile() { ::close(fd_); }
+    SessionFile(const SessionFile&) = delete;
+    SessionFile& operator=(const SessionFile&) = delete;
+
+    // CRC-32 of everything after the safetensors header (the tensor data), read a megabyte at a time.
+    uint32_t data_checksum() const {
+        unsigned char prefix[8];
+        read_at(0, prefix, 8);
+        uint64_t header = 0;
+        for (int i = 7; i >= 0; --i) header = (header << 8) | prefix[i];
+        if (header > size_ - 8) throw Error("the file is shorter than its header");
+        uint32_t crc = crc32_update(0, nullptr, 0);
+        std::vector<char> chunk(1u << 20);
+        for (uint64_t at = 8 + header; at < size_;) {
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size_ - at));
+            read_at(at, chunk.data(), n);
+            crc = crc32_update(crc, chunk.data(), n);
+            at += n;
+        }
+        return crc;
+    }
+
+private:
+    void read_at(uint64_t offset, void* out, size_t n) const {
+        auto* p = static_cast<char*>(out);
+        while (n > 0) {
+            const ssize_t got = ::pread(fd_, p, n, static_cast<off_t>(offset));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0)
+                throw Error(std::string("the file cannot be read (") +
+                            (got < 0 ? std::strerror(errno) : "it is shorter than when it was opened") + ")");
+            p += got;
+            n -= static_cast<size_t>(got);
+            offset += static_cast<uint64_t>(got);
+        }
+    }
+
+    std::string name_;
+    int fd_ = -1;
+    uint64_t size_ = 0;
+};
+
 }  // namespace
 
 Conversation::Conversation() : id_(random_id()) {}
@@ -168,10 +258,14 @@ void Conversation::prepare_state(const Model& model) {
 GenerationResult Conversation::submit(const Model& model, const std::string& prompt, const GenerationOptions& options,
                                       const TokenCallback& on_token) {
     const auto started = Clock::now();
+    check_prompt_text(prompt);
     Turn turn;
     turn.prompt = prompt;
     turn.encoder_text = context_text(model, prompt);
     turn.prompt_ids = model.prompt_ids(turn.encoder_text);
+    // Before the turn is added, so that a refused request leaves the conversation as it was.
+    check_generation_limits(model.config(), static_cast<int64_t>(turn.prompt_ids.size()), 0, options.max_new_tokens,
+                            options.use_cache);
     turn.options = options;
     turn.options.stop = nullptr;
     turn.created_ms = unix_ms_now();
@@ -202,6 +296,12 @@ GenerationResult Conversation::continue_answer(const Model& model, const Generat
     const auto started = Clock::now();
     prepare_state(model);
     Turn& t = turns_.back();
+    // Ids from another model's vocabulary would reach the decoder as "token id N is outside the vocabulary".
+    for (int id : t.output_ids)
+        if (id < 0 || id >= model.vocab_size())
+            throw Error("the latest answer was generated by another model: its token id " + std::to_string(id) +
+                        " is outside the vocabulary of " + std::to_string(model.vocab_size()) + " of \"" +
+                        model.name() + "\"; continue it with the model that wrote it, or regenerate it");
     const int eos = static_cast<int>(model.config().eos_token_id);
     if (!t.output_ids.empty() && t.output_ids.back() == eos) {
         t.output_ids.pop_back();
@@ -367,7 +467,25 @@ void Conversation::save(const std::filesystem::path& path, const Model* model, b
     std::map<std::string, std::string> metadata{{"format", kFormatName},
                                                 {"version", std::to_string(kFormatVersion)},
                                                 {"conversation", to_json()}};
-    if (!cache_info.is_null()) metadata["cache"] = cache_info.dump();
+    if (!cache_info.is_null()) metadata["cache"] = cache_info.dump(-1, ' ', false, json::error_handler_t::replace);
+
+    // The reader refuses a header over kMaxSessionHeaderBytes, so a file with a larger one could never be opened
+    // again: refuse to write it. The metadata values are JSON inside JSON, escaped twice: a control character
+    // typed in a prompt takes 7 bytes ("\\u0001"), in the prompt and again in its encoder text.
+    size_t header_bytes = json(metadata).dump(-1, ' ', false, json::error_handler_t::replace).size() + 64;
+    for (const auto& [name, tensor] : tensors) header_bytes += name.size() + 96;  // {"dtype":...,"data_offsets":[..]}
+    if (header_bytes > kMaxSessionHeaderBytes)
+        throw Error(path.string() + ": cannot save the conversation: its header would be " +
+                    std::to_string(header_bytes) + " bytes, over the " + std::to_string(kMaxSessionHeaderBytes >> 20) +
+                    " MiB a session file may hold (very long texts or many turns); remove turns or start a new "
+                    "conversation");
+
+    uint32_t crc = crc32_update(0, nullptr, 0);
+    for (const auto& [name, tensor] : tensors)  // in name order, as write_safetensors lays them out
+        if (tensor.nbytes()) crc = crc32_update(crc, tensor.raw(), tensor.nbytes());
+    const auto cache = metadata.find("cache");
+    metadata["checksum"] =
+        hex32(metadata_checksum(crc, metadata["conversation"], cache == metadata.end() ? nullptr : &cache->second));
     write_safetensors(path, tensors, metadata);
 }
 
@@ -375,6 +493,7 @@ namespace {
 
 Conversation load_impl(const std::filesystem::path& path, const Model* model, std::string* warning, bool strict) {
     const std::string origin = path.string();
+    const SessionFile file(path);  // refuses FIFOs and other special files before anything reads them
     const std::map<std::string, std::string> metadata = read_safetensors_metadata(path);
     auto find = [&](const char* key) -> const std::string* {
         auto it = metadata.find(key);
@@ -431,6 +550,13 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
             KVCache::Layer& layer = state.cache.layer(l);
             layer.self_attention.append(self_k.data<float>(), self_v.data<float>(), self_k.dim(0));
             layer.cross_attention.append(cross_k.data<float>(), cross_v.data<float>(), prompt_rows);
+        }
+        // Last, so that a cut or malformed file keeps its more precise message. Files written before the checksum
+        // existed have none and load as before.
+        if (const std::string* checksum = find("checksum")) {
+            const uint32_t actual = metadata_checksum(file.data_checksum(), *conversation_text, cache_text);
+            if (*checksum != hex32(actual))
+                throw Error("its checksum does not match: the file was changed or damaged after it was saved");
         }
         conversation.restore_state(std::move(state), model->identity());
     } catch (const json::exception& e) {
