@@ -525,7 +525,7 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
                      model->name() + "\"");
             return conversation;
         }
-        const Checkpoint tensors = Checkpoint::open_file(path);
+        const Checkpoint tensors = Checkpoint::open_file(path, InputKind::session);
         const int64_t layers = int_field<int64_t>(info, "layers");
         if (layers != model->config().num_decoder_layers) throw Error("wrong number of cache layers");
         DecodingState state;

@@ -118,7 +118,14 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
         }
         const auto t0 = Clock::now();
         next_logits();
-        const int id = sampler.next(logits, vocab, inputs);
+        int id = 0;
+        try {
+            id = sampler.next(logits, vocab, inputs);
+        } catch (const Error& e) {
+            // Logits with no number in them come from the weights: name the model they were read from.
+            throw Error(model.dir().string() + ": " + e.what() + " (the weights hold NaN or infinite values, or "
+                        "overflow; check the model's load warnings)");
+        }
         inputs.push_back(id);
         state.output_ids.push_back(id);
         result.output_ids.push_back(id);
