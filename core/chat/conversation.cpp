@@ -1,14 +1,10 @@
 #include "core/chat/conversation.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -18,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/formats/checkpoint.h"
+#include "core/formats/input_file.h"
 #include "core/chat/generation_json.h"
 #include "core/chat/limits.h"
 
@@ -151,68 +148,23 @@ uint32_t metadata_checksum(uint32_t crc, const std::string& conversation, const 
     return crc;
 }
 
-// An open session file, read-only. Only regular files (after following symlinks) are accepted, and the open is
-// non-blocking, so a FIFO given as --session is refused instead of blocking forever in open().
-class SessionFile {
-public:
-    explicit SessionFile(const std::filesystem::path& path) : name_(path.string()) {
-        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd_ < 0) throw Error(name_ + ": cannot open (" + std::strerror(errno) + ")");
-        struct stat st {};
-        if (::fstat(fd_, &st) != 0) {
-            const int error = errno;
-            ::close(fd_);
-            throw Error(name_ + ": cannot open (" + std::strerror(error) + ")");
-        }
-        if (!S_ISREG(st.st_mode)) {
-            ::close(fd_);
-            const char* kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a named pipe (FIFO)"
-                                                                                         : "a special file";
-            throw Error(name_ + ": the conversation file is " + kind + ", not a regular file");
-        }
-        size_ = static_cast<uint64_t>(st.st_size);
+// CRC-32 of everything after the safetensors header of `file` (the tensor data), read a megabyte at a time.
+uint32_t data_checksum(const InputFile& file) {
+    unsigned char prefix[8];
+    file.read_at(0, prefix, 8, file.label() + ": safetensors header length");
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; --i) header = (header << 8) | prefix[i];
+    if (header > file.size() - 8) throw Error("the file is shorter than its header");
+    uint32_t crc = crc32_update(0, nullptr, 0);
+    std::vector<char> chunk(1u << 20);
+    for (uint64_t at = 8 + header; at < file.size();) {
+        const auto n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file.size() - at));
+        file.read_at(at, chunk.data(), n, file.label() + ": tensor data");
+        crc = crc32_update(crc, chunk.data(), n);
+        at += n;
     }
-    ~SessionFile() { ::close(fd_); }
-    SessionFile(const SessionFile&) = delete;
-    SessionFile& operator=(const SessionFile&) = delete;
-
-    // CRC-32 of everything after the safetensors header (the tensor data), read a megabyte at a time.
-    uint32_t data_checksum() const {
-        unsigned char prefix[8];
-        read_at(0, prefix, 8);
-        uint64_t header = 0;
-        for (int i = 7; i >= 0; --i) header = (header << 8) | prefix[i];
-        if (header > size_ - 8) throw Error("the file is shorter than its header");
-        uint32_t crc = crc32_update(0, nullptr, 0);
-        std::vector<char> chunk(1u << 20);
-        for (uint64_t at = 8 + header; at < size_;) {
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size_ - at));
-            read_at(at, chunk.data(), n);
-            crc = crc32_update(crc, chunk.data(), n);
-            at += n;
-        }
-        return crc;
-    }
-
-private:
-    void read_at(uint64_t offset, void* out, size_t n) const {
-        auto* p = static_cast<char*>(out);
-        while (n > 0) {
-            const ssize_t got = ::pread(fd_, p, n, static_cast<off_t>(offset));
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0)
-                throw Error(std::string("the file cannot be read (") +
-                            (got < 0 ? std::strerror(errno) : "it is shorter than when it was opened") + ")");
-            p += got;
-            n -= static_cast<size_t>(got);
-            offset += static_cast<uint64_t>(got);
-        }
-    }
-
-    std::string name_;
-    int fd_ = -1;
-    uint64_t size_ = 0;
-};
+    return crc;
+}
 
 }  // namespace
 
@@ -469,15 +421,17 @@ void Conversation::save(const std::filesystem::path& path, const Model* model, b
                                                 {"conversation", to_json()}};
     if (!cache_info.is_null()) metadata["cache"] = cache_info.dump(-1, ' ', false, json::error_handler_t::replace);
 
-    // The reader refuses a header over kMaxSessionHeaderBytes, so a file with a larger one could never be opened
-    // again: refuse to write it. The metadata values are JSON inside JSON, escaped twice: a control character
-    // typed in a prompt takes 7 bytes ("\\u0001"), in the prompt and again in its encoder text.
+    // The reader refuses a header over the session limit (input_size_limit(InputKind::session)), so a file with a
+    // larger one could never be opened again: refuse to write it. The metadata values are JSON inside JSON,
+    // escaped twice: a control character typed in a prompt takes 7 bytes ("\\u0001"), in the prompt and again in
+    // its encoder text.
+    const uint64_t limit = input_size_limit(InputKind::session);
     size_t header_bytes = json(metadata).dump(-1, ' ', false, json::error_handler_t::replace).size() + 64;
     for (const auto& [name, tensor] : tensors) header_bytes += name.size() + 96;  // {"dtype":...,"data_offsets":[..]}
-    if (header_bytes > kMaxSessionHeaderBytes)
+    if (header_bytes > limit)
         throw Error(path.string() + ": cannot save the conversation: its header would be " +
-                    std::to_string(header_bytes) + " bytes, over the " + std::to_string(kMaxSessionHeaderBytes >> 20) +
-                    " MiB a session file may hold (very long texts or many turns); remove turns or start a new "
+                    std::to_string(header_bytes) + " bytes, over the " + size_in_words(limit) +
+                    " a session file may hold (very long texts or many turns); remove turns or start a new "
                     "conversation");
 
     uint32_t crc = crc32_update(0, nullptr, 0);
@@ -493,7 +447,8 @@ namespace {
 
 Conversation load_impl(const std::filesystem::path& path, const Model* model, std::string* warning, bool strict) {
     const std::string origin = path.string();
-    const SessionFile file(path);  // refuses FIFOs and other special files before anything reads them
+    // Refuses FIFOs and other special files before anything reads them.
+    const InputFile file = open_input_file(path, InputKind::session);
     const std::map<std::string, std::string> metadata = read_safetensors_metadata(path);
     auto find = [&](const char* key) -> const std::string* {
         auto it = metadata.find(key);
@@ -554,7 +509,7 @@ Conversation load_impl(const std::filesystem::path& path, const Model* model, st
         // Last, so that a cut or malformed file keeps its more precise message. Files written before the checksum
         // existed have none and load as before.
         if (const std::string* checksum = find("checksum")) {
-            const uint32_t actual = metadata_checksum(file.data_checksum(), *conversation_text, cache_text);
+            const uint32_t actual = metadata_checksum(data_checksum(file), *conversation_text, cache_text);
             if (*checksum != hex32(actual))
                 throw Error("its checksum does not match: the file was changed or damaged after it was saved");
         }

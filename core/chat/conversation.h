@@ -35,8 +35,6 @@ struct Turn {
 class Conversation {
 public:
     static constexpr int kFormatVersion = 1;
-    // Largest safetensors header the reader accepts (read_safetensors_metadata), so the largest save() writes.
-    static constexpr size_t kMaxSessionHeaderBytes = size_t{100} << 20;
 
     Conversation();  // a new, empty conversation with a random id
 
@@ -80,7 +78,8 @@ public:
 
     // Writes the conversation atomically, with a CRC-32 over its tensors and metadata. With `include_cache`, the
     // latest turn's encoder output and K/V are saved too (if present), tied to `model`'s identity. Throws
-    // umt5::Error, writing nothing, when the header would exceed kMaxSessionHeaderBytes (the reader's limit).
+    // umt5::Error, writing nothing, when the header would exceed input_size_limit(InputKind::session), the reader's
+    // limit.
     void save(const std::filesystem::path& path, const Model* model, bool include_cache) const;
     // Reads a conversation. A cache is restored only when `model` is given and matches the one it was saved with;
     // a cache that cannot be used (other model, damaged tensors, a checksum that does not match) is dropped and

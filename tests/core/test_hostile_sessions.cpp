@@ -207,7 +207,8 @@ void TestHostileSessions::specialFilesAreRefused_data() {
     QTest::addColumn<QString>("expected");
     QTest::newRow("FIFO") << "fifo" << "PATH: the conversation file is a named pipe (FIFO), not a regular file";
     QTest::newRow("directory") << "dir" << "PATH: the conversation file is a directory, not a regular file";
-    QTest::newRow("character device") << "null" << "PATH: the conversation file is a special file, not a regular file";
+    QTest::newRow("character device") << "null"
+                                        << "PATH: the conversation file is a character device, not a regular file";
 }
 
 void TestHostileSessions::specialFilesAreRefused() {
