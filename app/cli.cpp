@@ -27,7 +27,7 @@ std::shared_ptr<const Model> ModelArgs::load() const {
 
 void GenerationArgs::add_to(CLI::App& command, bool with_cache_switch) {
     command.add_option("--max-new-tokens", options.max_new_tokens,
-                       "Most tokens to generate (an answer holds at most " + std::to_string(kMaxDecoderTokens - 1) + ")")
+                       "Most tokens to generate (an answer holds at most " + std::to_string(kMaxDecoderTokens) + ")")
         ->capture_default_str()->check(CLI::Range(0, 100000));
     if (with_cache_switch)
         command.add_flag("--no-cache", no_cache, "Recompute the decoder over the whole prefix at every step");

@@ -47,14 +47,14 @@ void check_score_limits(const ModelConfig& config, int64_t input_ids, int64_t de
 
 void check_generation_limits(const ModelConfig& config, int64_t prompt_rows, int64_t generated, int64_t max_new_tokens,
                              bool use_cache) {
-    // The decoder sees the start id and every answer token but the last.
-    const int64_t room = kMaxDecoderTokens - 1 - generated;
+    // The decoder sees the start id and every answer token but the last: as many positions as answer tokens.
+    const int64_t room = kMaxDecoderTokens - generated;
     if (max_new_tokens > room) {
         if (generated == 0)
-            throw Error("an answer can have at most " + std::to_string(kMaxDecoderTokens - 1) + " tokens (asked for " +
+            throw Error("an answer can have at most " + std::to_string(kMaxDecoderTokens) + " tokens (asked for " +
                         std::to_string(max_new_tokens) + ")");
         throw Error("the answer has " + std::to_string(generated) + " tokens and can have at most " +
-                    std::to_string(kMaxDecoderTokens - 1) + ": " + std::to_string(std::max<int64_t>(room, 0)) +
+                    std::to_string(kMaxDecoderTokens) + ": " + std::to_string(std::max<int64_t>(room, 0)) +
                     " more, not " + std::to_string(max_new_tokens));
     }
     const int64_t positions = generated + max_new_tokens;

@@ -249,15 +249,15 @@ void TestHostileSessions::decoderLimits() {
     GenerationOptions options;
     options.max_new_tokens = 5000;
     QCOMPARE(QString::fromStdString(error_of([&] { generate(*model_, "Hello", options); })),
-             QString("an answer can have at most 4095 tokens (asked for 5000)"));
+             QString("an answer can have at most 4096 tokens (asked for 5000)"));
     Conversation conversation;
     QCOMPARE(QString::fromStdString(error_of([&] { conversation.submit(*model_, "Hello", options); })),
-             QString("an answer can have at most 4095 tokens (asked for 5000)"));
+             QString("an answer can have at most 4096 tokens (asked for 5000)"));
     QVERIFY(conversation.empty());  // a refused request adds no turn
     Conversation long_answer = conversation_of(1, "Hello", 4000);
     options.max_new_tokens = 100;
     QCOMPARE(QString::fromStdString(error_of([&] { long_answer.continue_answer(*model_, options); })),
-             QString("the answer has 4000 tokens and can have at most 4095: 95 more, not 100"));
+             QString("the answer has 4000 tokens and can have at most 4096: 96 more, not 100"));
 
     const std::string memory = error_of([] { check_memory(size_t{1} << 62, "scoring 9 decoder ids"); });
     QVERIFY2(QRegularExpression("^scoring 9 decoder ids needs about 4398046511104 MiB of memory, but only [0-9]+ MiB "
