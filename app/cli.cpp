@@ -4,10 +4,12 @@
 #include <iostream>
 #include <map>
 
+#include "app/error_text.h"
 #include "core/engine/cpu.h"
 #include "core/engine/precision_support.h"
 #include "core/formats/error.h"
 #include "core/chat/generation_json.h"
+#include "core/chat/limits.h"
 
 namespace umt5::cli {
 
@@ -42,7 +44,8 @@ std::shared_ptr<const Model> ModelArgs::load() const {
 GenerationArgs::GenerationArgs() { options.stop_repeats = 4; }
 
 void GenerationArgs::add_to(CLI::App& command, bool with_cache_switch) {
-    command.add_option("--max-new-tokens", options.max_new_tokens, "Most tokens to generate")
+    command.add_option("--max-new-tokens", options.max_new_tokens,
+                       "Most tokens to generate (an answer holds at most " + std::to_string(kMaxDecoderTokens) + ")")
         ->capture_default_str()->check(CLI::Range(0, 100000));
     command.add_option("--length-ratio", length_ratio,
                        "Stop after RATIO x input tokens + --length-offset tokens; 0 = no limit (default: 2 for "
@@ -78,10 +81,7 @@ GenerationOptions GenerationArgs::resolve(const std::string& prompt) const {
 
 TokenCallback stdout_printer(bool quiet) {
     return [quiet](const TokenEvent& event) {
-        if (!quiet && !event.text.empty()) {
-            std::fwrite(event.text.data(), 1, event.text.size(), stdout);
-            std::fflush(stdout);
-        }
+        if (!quiet) write_stdout(event.text);
         return true;
     };
 }
@@ -97,10 +97,14 @@ nlohmann::ordered_json result_json(const GenerationResult& result, const Generat
 
 void print_result(const GenerationResult& result, const GenerationOptions& options, bool json) {
     if (json)
-        std::cout << result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                  << std::endl;
+        write_stdout(result_json(result, options).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                     "\n");
     else
-        std::fputc('\n', stdout);
+        write_stdout("\n");
+}
+
+std::function<void()> wait_message(const std::string& session) {
+    return [session] { std::fprintf(stderr, "umt5: waiting for another program that is using %s\n", session.c_str()); };
 }
 
 Conversation load_session(const std::string& path, const Model& model) {
@@ -123,6 +127,7 @@ std::string version_text() {
 }  // namespace
 
 int run(int argc, char** argv) {
+    reserve_standard_streams();
     CLI::App app{"umt5: run umT5 encoder-decoder models on the CPU (oneDNN, sentencepiece).\n"
                  "Without --model, the embedded demo model (English <-> 20 languages UI strings) is used.",
                  "umt5"};
@@ -143,10 +148,14 @@ int run(int argc, char** argv) {
     }
     try {
         for (auto& [command, action] : actions)
-            if (command->parsed()) return action();
+            if (command->parsed()) {
+                const int status = action();
+                finish_stdout();
+                return status;
+            }
     } catch (const std::exception& e) {
         std::fflush(stdout);
-        std::fprintf(stderr, "umt5: error: %s\n", e.what());
+        std::fprintf(stderr, "umt5: error: %s\n", error_text(e).c_str());
         return 1;
     } catch (...) {
         std::fflush(stdout);

@@ -5,6 +5,7 @@
 
 #include "app/cli.h"
 #include "core/chat/conversation.h"
+#include "core/chat/session_lock.h"
 #include "core/formats/error.h"
 
 namespace umt5::cli {
@@ -45,12 +46,14 @@ Action add_continue(CLI::App& app) {
                 model_args.precision = saved.turns().back().model_precision;
         }
         const auto model = model_args.load();
+        const SessionLock lock(args->session, wait_message(args->session));
         Conversation conversation = load_session(args->session, *model);
         if (conversation.empty()) throw Error(args->session + ": the conversation has no answer to continue");
         const GenerationOptions options = args->generation.resolve(conversation.turns().back().prompt);
         const GenerationResult result = conversation.continue_answer(*model, options, stdout_printer(args->json));
-        conversation.save(args->session, model.get(), !args->session_without_cache);
+        // Printed before saving: an answer that could not be shown (stdout closed or full) is not kept either.
         print_result(result, options, args->json);
+        conversation.save(args->session, model.get(), !args->session_without_cache);
         return 0;
     };
 }

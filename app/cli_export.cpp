@@ -41,6 +41,7 @@ Action add_export(CLI::App& app) {
         std::string format;
         std::string out;
         std::string model_dir;
+        bool force = false;
     };
     auto args = std::make_shared<Args>();
     CLI::App* command = app.add_subcommand("export", "Write a conversation file as a transcript");
@@ -48,17 +49,24 @@ Action add_export(CLI::App& app) {
     command->add_option("--format", args->format, "Transcript format")
         ->required()
         ->check(CLI::IsMember({"md", "json", "txt", "html", "pdf"}));
-    command->add_option("--out", args->out, "Transcript file to write (replaced atomically)")->required();
+    command->add_option("--out", args->out,
+                        "Transcript file to write (replaced atomically; never the --session file, and an existing "
+                        ".umt5session or weights file only with --force)")
+        ->required();
+    command->add_flag("--force", args->force, "Replace --out even when it is a conversation or weights file");
     command->add_option("--model", args->model_dir,
                         "Model directory to name in the transcript (default: the model the session was saved with, "
                         "when its cache tells)");
     return [args]() -> int {
+        check_output_path(args->out, "--out", {{args->session, "--session"}}, args->force);
         const Conversation conversation = Conversation::load(args->session, nullptr);
         TranscriptInfo info;
         if (args->model_dir.empty()) {
             info = info_from_session(args->session);
         } else {
-            info = TranscriptInfo::for_model(*Model::load(args->model_dir));
+            const auto model = Model::load(args->model_dir);
+            check_output_path(args->out, "--out", model_inputs(*model), args->force);
+            info = TranscriptInfo::for_model(*model);
         }
         std::string bytes;
         if (args->format == "md") {

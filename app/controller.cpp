@@ -1,5 +1,7 @@
 #include "app/controller.h"
 
+#include "app/error_text.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -320,7 +322,7 @@ void Controller::writePdf(const QString& path, const QString& html, const QStrin
         umt5::write_file_atomically(std::filesystem::path(QFile::encodeName(path).toStdString()), bytes);
         emit exportFinished(path, QString());
     } catch (const std::exception& e) {
-        emit exportFinished(path, QString::fromUtf8(e.what()));
+        emit exportFinished(path, QString::fromStdString(umt5::error_text(e)));
     }
 }
 

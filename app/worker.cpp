@@ -1,5 +1,7 @@
 #include "app/worker.h"
 
+#include "app/error_text.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -113,7 +115,7 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
     } catch (const umt5::Cancelled&) {
         emit modelLoadFailed(dir, tr("Loading was cancelled."));
     } catch (const std::exception& e) {
-        emit modelLoadFailed(dir, QString::fromUtf8(e.what()));
+        emit modelLoadFailed(dir, QString::fromStdString(umt5::error_text(e)));
     }
 }
 
@@ -131,7 +133,7 @@ void Worker::restoreConversations() {
             entry.conversation = umt5::Conversation::load(toPath(file.absoluteFilePath()), model_.get(), &entry.warning);
             loaded.push_back(std::move(entry));
         } catch (const std::exception& e) {
-            emit restoreWarning(QString::fromUtf8(e.what()));
+            emit restoreWarning(QString::fromStdString(umt5::error_text(e)));
         }
     }
     // Oldest first by creation time (the id breaks ties), so the GUI, which puts each conversation on top, lists
@@ -200,7 +202,7 @@ bool Worker::save(const umt5::Conversation& conversation, QString* error) {
         return true;
     } catch (const std::exception& e) {
         if (error)
-            *error = QString::fromUtf8(e.what());
+            *error = QString::fromStdString(umt5::error_text(e));
         return false;
     }
 }
@@ -308,7 +310,7 @@ void Worker::generate(const GenerationRequest& request) {
             conversation->turns().back().output_ids.empty())
             conversation->remove_last_turn();
     } catch (const std::exception& e) {
-        emit failed(id, QString::fromUtf8(e.what()));
+        emit failed(id, QString::fromStdString(umt5::error_text(e)));
         emit conversationSynced(snapshot(*conversation));
         return;
     }
@@ -389,7 +391,7 @@ void Worker::exportConversation(const QString& id, const QString& format, const 
         umt5::write_file_atomically(toPath(path), bytes);
         emit exportFinished(path, QString());
     } catch (const std::exception& e) {
-        emit exportFinished(path, QString::fromUtf8(e.what()));
+        emit exportFinished(path, QString::fromStdString(umt5::error_text(e)));
     }
 }
 
@@ -418,7 +420,7 @@ void Worker::importConversation(const QString& path) {
         }
         emit conversationImported(path, snapshot(conversation));
     } catch (const std::exception& e) {
-        emit importFailed(path, QString::fromUtf8(e.what()));
+        emit importFailed(path, QString::fromStdString(umt5::error_text(e)));
     }
 }
 

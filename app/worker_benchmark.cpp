@@ -3,6 +3,8 @@
 #include <exception>
 
 #include "app/worker.h"
+
+#include "app/error_text.h"
 #include "core/engine/runtime.h"
 
 namespace studio {
@@ -32,7 +34,7 @@ void Worker::runBenchmark(int id, const BenchmarkRequest& request) {
                                                      umt5::automatic_threads() ? 0 : umt5::num_threads(),
                                                      model_->config().eos_token_id));
     } catch (const std::exception& e) {
-        emit benchmarkFailed(id, QString::fromUtf8(e.what()));
+        emit benchmarkFailed(id, QString::fromStdString(umt5::error_text(e)));
     }
 }
 

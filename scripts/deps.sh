@@ -12,6 +12,9 @@ PACKAGES=(
   ocl-icd-opencl-dev opencl-c-headers libqt6opengl6-dev
   # bench/micro: the layer microbenchmarks (Google Benchmark).
   libbenchmark-dev
+  # zlib: the CRC-32 of session files (core/chat/conversation.cpp); libzip-dev pulls it in, named here because
+  # the project links it directly.
+  zlib1g-dev
   # libzip's CMake package refers to its command-line tools; without them find_package(libzip) fails.
   zipcmp zipmerge ziptool
   xvfb xauth

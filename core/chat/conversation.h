@@ -98,12 +98,15 @@ public:
     const std::string& cache_model_identity() const { return cache_model_; }
     std::chrono::steady_clock::time_point last_used() const { return last_used_; }
 
-    // Writes the conversation atomically. With `include_cache`, the latest turn's encoder output and K/V are saved
-    // too (if present), tied to `model`'s identity.
+    // Writes the conversation atomically, with a CRC-32 over its tensors and metadata. With `include_cache`, the
+    // latest turn's encoder output and K/V are saved too (if present), tied to `model`'s identity. Throws
+    // umt5::Error, writing nothing, when the header would exceed input_size_limit(InputKind::session), the reader's
+    // limit.
     void save(const std::filesystem::path& path, const Model* model, bool include_cache) const;
     // Reads a conversation. A cache is restored only when `model` is given and matches the one it was saved with;
-    // a cache that cannot be used (other model, damaged tensors) is dropped and described in `warning`, the
-    // transcript kept. A damaged or unsupported transcript throws umt5::Error naming the file.
+    // a cache that cannot be used (other model, damaged tensors, a checksum that does not match) is dropped and
+    // described in `warning`, the transcript kept. Only regular files are read (a FIFO is refused, not waited
+    // on). A damaged or unsupported transcript throws umt5::Error naming the file.
     static Conversation load(const std::filesystem::path& path, const Model* model, std::string* warning = nullptr);
     // Like load(), but refuses (throws) instead of dropping a cache that belongs to another model.
     static Conversation load_strict(const std::filesystem::path& path, const Model& model);

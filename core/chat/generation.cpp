@@ -1,7 +1,9 @@
 #include "core/chat/generation.h"
 
-#include <algorithm>
+#include "core/chat/limits.h"
 #include "core/engine/runtime.h"
+
+#include <algorithm>
 
 namespace umt5 {
 
@@ -75,6 +77,44 @@ void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, Gen
     state.cache = model.make_cache();
 }
 
+namespace {
+
+// The code point at `text[i]` (advancing i past it), or -1 for a byte that does not start valid UTF-8 (the
+// tokenizer reports those, with their position).
+int32_t next_code_point(const std::string& text, size_t& i) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    int length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return -1;
+    int32_t cp = length == 1 ? lead : lead & (0x7f >> length);
+    for (int k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return -1;
+        cp = (cp << 6) | (byte(i + k) & 0x3f);
+    }
+    i += static_cast<size_t>(length);
+    return cp;
+}
+
+// Unicode's White_Space characters, the C0/C1 controls and the invisible format characters that sentencepiece's
+// normalisation turns into nothing or into one space.
+bool invisible(int32_t cp) {
+    return cp <= 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0xad || cp == 0x1680 || cp == 0x180e ||
+           (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x2064) ||
+           cp == 0x3000 || cp == 0xfeff;
+}
+
+}  // namespace
+
+void check_prompt_text(const std::string& prompt) {
+    for (size_t i = 0; i < prompt.size();) {
+        const int32_t cp = next_code_point(prompt, i);
+        if (cp < 0 || !invisible(cp)) return;
+    }
+    // Plain ASCII blanks keep the engine's message ("the prompt is empty"); this one names what was there.
+    if (prompt.find_first_not_of(" \t\r\n") == std::string::npos) return;
+    throw Error("the prompt is empty: it holds only white space or invisible characters");
+}
+
 GenerationResult continue_generation(const Model& model, DecodingState& state, Sampler& sampler,
                                      const GenerationOptions& options, const TokenCallback& on_token, Workspace& ws,
                                      Clock::time_point started) {
@@ -82,6 +122,8 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
     if (!(options.length_ratio >= 0) || options.length_ratio > 1000)
         throw Error("the length ratio must be between 0 and 1000");
     if (options.stop_repeats < 0) throw Error("the number of repeats that stops generation must not be negative");
+    check_generation_limits(model.config(), static_cast<int64_t>(state.prompt_ids.size()),
+                            static_cast<int64_t>(state.output_ids.size()), options.max_new_tokens, options.use_cache);
     GenerationResult result;
     result.stats.cache = options.use_cache;
     ensure_encoded(model, state, ws, result.stats, options.stop);
@@ -127,7 +169,14 @@ GenerationResult continue_generation(const Model& model, DecodingState& state, S
         const auto t0 = Clock::now();
         DecoderStepThreads threads;  // the automatic thread setting learns from each step's time
         next_logits();
-        const int id = sampler.next(logits, vocab, inputs);
+        int id = 0;
+        try {
+            id = sampler.next(logits, vocab, inputs);
+        } catch (const Error& e) {
+            // Logits with no number in them come from the weights: name the model they were read from.
+            throw Error(model.dir().string() + ": " + e.what() + " (the weights hold NaN or infinite values, or "
+                        "overflow; check the model's load warnings)");
+        }
         inputs.push_back(id);
         state.output_ids.push_back(id);
         result.output_ids.push_back(id);
@@ -172,6 +221,7 @@ GenerationResult generate(const Model& model, const std::string& prompt, const G
     const auto started = Clock::now();
     Workspace ws;
     DecodingState state;
+    check_prompt_text(prompt);
     state.prompt_ids = model.prompt_ids(prompt);
     Sampler sampler(options.sampling);
     return continue_generation(model, state, sampler, options, on_token, ws, started);

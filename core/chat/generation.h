@@ -85,6 +85,11 @@ struct DecodingState {
     std::vector<int> output_ids;  // without the decoder start id
 };
 
+// Refuses (umt5::Error) a prompt made only of white space, control or invisible format characters that is not
+// plain ASCII blanks (Model::prompt_ids refuses those): "\u3000\u00a0" tokenizes to a lone space and the model
+// answers nonsense to it. generate() and Conversation::submit call it before tokenizing.
+void check_prompt_text(const std::string& prompt);
+
 // Runs the encoder on state.prompt_ids (stats.encode_ms) unless state.encoder_out is set already.
 void ensure_encoded(const Model& model, DecodingState& state, Workspace& ws, GenerationStats& stats,
                     const std::atomic<bool>* stop);

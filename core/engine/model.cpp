@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include "core/engine/build_paths.h"
 #include "core/engine/precision_support.h"
@@ -202,7 +203,34 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, const
 
     const Checkpoint checkpoint = Checkpoint::open(dir);
     const bool has_lm_head = checkpoint.contains("lm_head.weight");
-    const bool tied = c.tie_word_embeddings || !has_lm_head;
+    const std::string config_file = (dir / "config.json").string();
+    if (!c.tie_word_embeddings && !has_lm_head)
+        throw Error(config_file + ": \"tie_word_embeddings\" is false, but " + checkpoint.files().front().string() +
+                    " has no lm_head.weight (an untied model needs its own output projection)");
+    const bool tied = c.tie_word_embeddings;
+    // Blocks past the configured count would be ignored, giving a different model than the weights describe.
+    for (const auto& [stack, key, layers] : {std::tuple{"encoder", "num_layers", c.num_layers},
+                                             std::tuple{"decoder", "num_decoder_layers", c.num_decoder_layers}}) {
+        const std::string prefix = std::string(stack) + ".block.";
+        int64_t blocks = 0;
+        std::string example;
+        for (const std::string& name : checkpoint.names()) {
+            if (name.rfind(prefix, 0) != 0) continue;
+            const size_t end = name.find('.', prefix.size());
+            const std::string number = name.substr(prefix.size(), end - prefix.size());
+            if (number.empty() || number.size() > 6 || number.find_first_not_of("0123456789") != std::string::npos)
+                continue;
+            const int64_t block = std::stoll(number) + 1;
+            if (block > blocks) {
+                blocks = block;
+                example = name;
+            }
+        }
+        if (blocks > layers)
+            throw Error(config_file + ": \"" + key + "\" is " + std::to_string(layers) + ", but the weights have " +
+                        std::to_string(blocks) + " " + stack + " blocks (" + example + " in " +
+                        checkpoint.info(example).file + ")");
+    }
 
     // Refuse before allocating when the F32 weights cannot fit in memory.
     const size_t per_layer_attention = 4 * static_cast<size_t>(c.inner_dim() * c.d_model);

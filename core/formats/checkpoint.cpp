@@ -9,12 +9,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <cctype>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/formats/input_file.h"
+#include "core/formats/mapped_file.h"
 #include "core/formats/pickle.h"
 
 namespace umt5 {
@@ -24,8 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors JSON header
-constexpr uint64_t kMaxIndexBytes = 100u << 20;   // *.index.json
 constexpr uint64_t kMaxPickleBytes = 64u << 20;   // data.pkl
 constexpr uint64_t kMaxCentralDirectoryBytes = 64u << 20;  // zip central directory, read to find storage offsets
 constexpr int64_t kChunkElements = 1 << 20;       // read_f32_chunks: values per chunk (4 MB of F32)
@@ -40,71 +40,55 @@ std::string system_error(int error) { return std::strerror(error); }
 // exception, for the tensors the caller asks to map (Checkpoint::get_mapped).
 class ByteSource {
 public:
-    explicit ByteSource(const fs::path& path) : label_(path.string()) {
-        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd_ < 0) throw Error(label_ + ": cannot open (" + system_error(errno) + ")");
-        struct stat st {};
-        if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-            ::close(fd_);
-            throw Error(label_ + ": not a regular file");
-        }
-        size_ = static_cast<uint64_t>(st.st_size);
-    }
-    ByteSource(std::string bytes, std::string label)
-        : label_(std::move(label)), buffer_(std::move(bytes)), size_(buffer_.size()) {}
-    ~ByteSource() {
-        if (fd_ >= 0) ::close(fd_);
-    }
+    ByteSource(const fs::path& path, InputKind kind) : file_(open_input_file(path, kind)), size_(file_.size()) {}
+    explicit ByteSource(std::string bytes) : buffer_(std::move(bytes)), size_(buffer_.size()) {}
     ByteSource(const ByteSource&) = delete;
     ByteSource& operator=(const ByteSource&) = delete;
 
     // Size when opened.
     uint64_t size() const { return size_; }
+    // The open file's descriptor; -1 for a buffer.
+    int fd() const { return file_.fd(); }
 
     // Copies [offset, offset + n) to `out`; throws "<what> cannot be read (...)" when the bytes are no longer
     // there (the file shrank since it was opened) or reading fails.
     void read(uint64_t offset, void* out, uint64_t n, const std::string& what) const {
+        if (file_.fd() >= 0) return file_.read_at(offset, out, n, what);
         if (offset > size_ || n > size_ - offset) throw Error(what + " cannot be read (past the end of the file)");
-        if (fd_ < 0) {
-            if (n) std::memcpy(out, buffer_.data() + offset, n);
-            return;
-        }
-        auto* dst = static_cast<char*>(out);
-        while (n > 0) {
-            const ssize_t got = ::pread(fd_, dst, std::min<uint64_t>(n, 1u << 30), static_cast<off_t>(offset));
-            if (got < 0 && errno == EINTR) continue;
-            if (got < 0) throw Error(what + " cannot be read (" + system_error(errno) + ")");
-            if (got == 0)
-                throw Error(what + " cannot be read (the file is shorter than when it was opened: changed on disk?)");
-            dst += got;
-            offset += static_cast<uint64_t>(got);
-            n -= static_cast<uint64_t>(got);
-        }
+        if (n) std::memcpy(out, buffer_.data() + offset, n);
     }
 
     // A read-only private mapping of [offset, offset + n) of the file: the returned pointer is the byte at `offset`
     // and keeps the mapping alive. Null (the caller then reads instead) for a buffer in memory, for n == 0, when
     // the range is not inside the file as it is now (it shrank since it was opened: mapping it would raise
-    // SIGBUS on the first access past the end) or when mmap fails.
-    std::shared_ptr<const void> map(uint64_t offset, uint64_t n) const {
-        if (fd_ < 0 || n == 0 || offset > size_ || n > size_ - offset) return nullptr;
+    // SIGBUS on the first access past the end) or when mmap fails. The mapping is registered with
+    // register_mapping under the label `what`, so a truncation while it is in use turns into an error
+    // (check_mapped_read) instead of SIGBUS.
+    std::shared_ptr<const void> map(uint64_t offset, uint64_t n, const std::string& what) const {
+        const int fd = file_.fd();
+        if (fd < 0 || n == 0 || offset > size_ || n > size_ - offset) return nullptr;
         struct stat st {};
-        if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset + n) return nullptr;
+        if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset + n) return nullptr;
         const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
         const uint64_t start = offset / page * page;  // mmap offsets must be page-aligned
         const uint64_t length = offset + n - start;
         if (length > std::numeric_limits<size_t>::max()) return nullptr;
-        void* base = ::mmap(nullptr, static_cast<size_t>(length), PROT_READ, MAP_PRIVATE, fd_, static_cast<off_t>(start));
+        void* base = ::mmap(nullptr, static_cast<size_t>(length), PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(start));
         if (base == MAP_FAILED) return nullptr;
+        // Guarded against the file being truncated while mapped (SIGBUS otherwise); unguarded, it is read instead.
+        if (!register_mapping(base, static_cast<size_t>(length), what)) {
+            ::munmap(base, static_cast<size_t>(length));
+            return nullptr;
+        }
         std::shared_ptr<const void> mapping(base, [length](const void* p) {
+            unregister_mapping(p);
             ::munmap(const_cast<void*>(p), static_cast<size_t>(length));
         });
         return std::shared_ptr<const void>(mapping, static_cast<const char*>(base) + (offset - start));
     }
 
 private:
-    std::string label_;
-    int fd_ = -1;
+    InputFile file_;  // an open file, or fd() < 0 for a buffer
     std::string buffer_;
     uint64_t size_ = 0;
 };
@@ -162,10 +146,6 @@ uint64_t byte_count(int64_t numel, DType dtype, const std::string& where) {
 }
 
 // Exceptions-free probes: a path the file system rejects (too long, unreadable directory) is simply absent.
-bool is_file(const fs::path& path) {
-    std::error_code ec;
-    return fs::is_regular_file(path, ec);
-}
 bool is_dir(const fs::path& path) {
     std::error_code ec;
     return fs::is_directory(path, ec);
@@ -179,18 +159,6 @@ bool path_exists(const fs::path& path) {
 bool is_plain_file_name(const std::string& name) {
     return !name.empty() && name.size() <= 255 && name != "." && name != ".." && name.find('/') == std::string::npos &&
            name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
-}
-
-std::string read_small_file(const fs::path& path, uint64_t limit) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    if (ec) throw Error(path.string() + ": cannot read (" + ec.message() + ")");
-    if (size > limit) throw Error(path.string() + ": file is too large (" + std::to_string(size) + " bytes)");
-    std::ifstream in(path, std::ios::binary);
-    std::string text(static_cast<size_t>(size), '\0');
-    if (!in.read(text.data(), static_cast<std::streamsize>(size)))
-        throw Error(path.string() + ": cannot read");
-    return text;
 }
 
 // nlohmann's message without its "[json.exception.<kind>.<id>] " prefix, e.g. "number overflow parsing '1e999'".
@@ -314,6 +282,8 @@ struct Checkpoint::Impl {
     std::map<std::string, Entry> entries;
     std::map<std::string, std::string> metadata;
     bool have_metadata = false;
+    // weights, or session for a conversation file: names the file in messages and bounds its JSON header.
+    InputKind kind = InputKind::weights;
 
     Source& add_source(const fs::path& path) {
         auto source = std::make_unique<Source>();
@@ -340,7 +310,7 @@ struct Checkpoint::Impl {
 // then the data section; data_offsets are relative to the start of the data section.
 void Checkpoint::Impl::index_safetensors(const fs::path& path) {
     Source& source = add_source(path);
-    source.bytes = std::make_unique<ByteSource>(path);
+    source.bytes = std::make_unique<ByteSource>(path, kind);
     index_safetensors_source(source);
 }
 
@@ -355,8 +325,20 @@ void Checkpoint::Impl::index_safetensors_source(Source& source) {
     bytes.read(0, length_bytes, 8, file + ": safetensors header length");
     uint64_t header_size = 0;
     for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
-    if (header_size > kMaxHeaderBytes)
-        throw Error(file + ": safetensors header length " + std::to_string(header_size) + " is absurd (over 100 MB)");
+    // A repository cloned without git-lfs holds 130-byte text pointers in place of the weights.
+    if (std::memcmp(length_bytes, "version ", 8) == 0)
+        throw Error(file + ": is a git-lfs pointer, not the weights (the repository was cloned without git-lfs: "
+                    "install git-lfs and run git lfs pull)");
+    // A JSON file (a shard index, a config) given where weights belong starts with '{' and whitespace or a quote,
+    // which read as a length of exabytes.
+    if (length_bytes[0] == '{' && (length_bytes[1] == '"' || std::isspace(length_bytes[1]) || length_bytes[1] == '}'))
+        throw Error(file + ": is a JSON file, not a safetensors " + input_kind_name(kind) +
+                    " (a shard index must be named *.index.json)");
+    const uint64_t header_limit = input_size_limit(kind);
+    if (header_size > header_limit)
+        throw Error(file + ": safetensors header length " + std::to_string(header_size) +
+                    " is too large for a " + input_kind_name(kind) + " (the limit is " + size_in_words(header_limit) +
+                    "; not a safetensors file?)");
     if (header_size > file_size - 8)
         throw Error(file + ": safetensors header length " + std::to_string(header_size) + " exceeds the file size (" +
                     std::to_string(file_size) + " bytes; file truncated?)");
@@ -366,8 +348,15 @@ void Checkpoint::Impl::index_safetensors_source(Source& source) {
     bytes.read(8, header_text.data(), header_size, file + ": safetensors header");
 
     json header;
+    // nlohmann keeps the last of two equal keys; a second description of a tensor is a damaged or crafted file.
+    std::set<std::string> keys;
+    const auto refuse_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second)
+            throw Error(file + ": safetensors header describes tensor " + parsed.get<std::string>() + " twice");
+        return true;
+    };
     try {
-        header = json::parse(header_text);
+        header = json::parse(header_text, refuse_duplicates);
     } catch (const json::parse_error& e) {
         throw Error(file + ": safetensors header is not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
     } catch (const json::exception& e) {  // a number too large for a double
@@ -452,9 +441,15 @@ void Checkpoint::Impl::index_safetensors_source(Source& source) {
 void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
     Source& source = add_source(path);
     const std::string& file = source.label;
+    // libzip reads the archive through a duplicate of our descriptor: the file is checked (a regular file, opened
+    // without blocking) once, and libzip and the storage mappings see the same inode.
+    source.archive = std::make_unique<ByteSource>(path, InputKind::weights);
+    const int zip_fd = ::fcntl(source.archive->fd(), F_DUPFD_CLOEXEC, 0);
+    if (zip_fd < 0) throw Error(file + ": cannot open the weight file (" + system_error(errno) + ")");
     int error_code = 0;
-    source.zip = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &error_code);
+    source.zip = zip_fdopen(zip_fd, ZIP_RDONLY | ZIP_CHECKCONS, &error_code);
     if (!source.zip) {
+        ::close(zip_fd);
         zip_error_t error;
         zip_error_init_with_code(&error, error_code);
         const std::string reason = zip_error_strerror(&error);
@@ -504,12 +499,7 @@ void Checkpoint::Impl::index_pytorch_zip(const fs::path& path) {
     const std::string program = read_entry(static_cast<zip_uint64_t>(pickle_index), "data.pkl", kMaxPickleBytes);
     // torch.save stores storages uncompressed: those can be mapped or read straight from the file, at offsets
     // found in the central directory and checked against the local header and libzip's sizes.
-    std::map<std::string, uint64_t> header_offsets;
-    try {
-        source.archive = std::make_unique<ByteSource>(path);
-        header_offsets = local_header_offsets(*source.archive);
-    } catch (const Error&) {
-    }
+    const std::map<std::string, uint64_t> header_offsets = local_header_offsets(*source.archive);
     if (header_offsets.empty()) source.archive.reset();
     PickleReader reader(file + ": data.pkl");
     for (auto& [name, tensor] : reader.load_state_dict(program)) {
@@ -586,7 +576,7 @@ void Checkpoint::Impl::index_sharded(const fs::path& index_path) {
     const std::string file = index_path.string();
     json index;
     try {
-        index = json::parse(read_small_file(index_path, kMaxIndexBytes));
+        index = json::parse(read_input_file(index_path, InputKind::index));
     } catch (const json::parse_error& e) {
         throw Error(file + ": not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
     } catch (const json::exception& e) {
@@ -609,7 +599,7 @@ void Checkpoint::Impl::index_sharded(const fs::path& index_path) {
     if (shards.empty()) throw Error(file + ": \"weight_map\" is empty");
     for (const std::string& shard : shards) {
         const fs::path shard_path = dir / shard;
-        if (!is_file(shard_path)) {
+        if (!path_exists(shard_path)) {
             const auto it = std::find_if(shard_of.begin(), shard_of.end(), [&](const auto& p) { return p.second == shard; });
             throw Error(file + ": shard \"" + shard + "\" (holding tensor " + it->first + ") does not exist");
         }
@@ -628,7 +618,7 @@ Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
 Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 
 Checkpoint Checkpoint::open(const fs::path& dir) {
-    if (is_file(dir)) return open_file(dir);
+    if (path_exists(dir) && !is_dir(dir)) return open_file(dir);  // a file, or a special file open_file refuses
     if (!is_dir(dir)) throw Error(dir.string() + ": model directory does not exist");
     Checkpoint checkpoint;
     checkpoint.impl_->origin = dir.string();
@@ -652,15 +642,16 @@ Checkpoint Checkpoint::from_safetensors_bytes(std::string bytes, const std::stri
     Checkpoint checkpoint;
     checkpoint.impl_->origin = label;
     Source& source = checkpoint.impl_->add_source(label);
-    source.bytes = std::make_unique<ByteSource>(std::move(bytes), label);
+    source.bytes = std::make_unique<ByteSource>(std::move(bytes));
     checkpoint.impl_->index_safetensors_source(source);
     return checkpoint;
 }
 
-Checkpoint Checkpoint::open_file(const fs::path& file) {
-    if (!is_file(file)) throw Error(file.string() + ": weight file does not exist");
+Checkpoint Checkpoint::open_file(const fs::path& file, InputKind kind) {
+    if (!path_exists(file)) throw Error(file.string() + ": " + input_kind_name(kind) + " does not exist");
     Checkpoint checkpoint;
     checkpoint.impl_->origin = file.string();
+    checkpoint.impl_->kind = kind;
     const std::string name = file.filename().string();
     if (name.size() > 11 && name.ends_with(".index.json")) {
         checkpoint.impl_->index_sharded(file);
@@ -745,7 +736,7 @@ Tensor Checkpoint::get_mapped(const std::string& name, const Shape& expected) co
     // is aligned exactly as its offset in the file is.
     if (entry.in_file && entry.file_offset % dtype_size(meta.dtype) == 0) {
         const ByteSource& file = entry.source->bytes ? *entry.source->bytes : *entry.source->archive;
-        if (const std::shared_ptr<const void> mapping = file.map(entry.file_offset, entry.nbytes))
+        if (const std::shared_ptr<const void> mapping = file.map(entry.file_offset, entry.nbytes, entry.source->label + ": tensor " + name))
             return Tensor::view(mapping.get(), meta.shape, meta.dtype, mapping);
     }
     return get(name);
@@ -783,19 +774,21 @@ void Checkpoint::read_f32_chunks(const std::string& name,
 
 const std::map<std::string, std::string>& Checkpoint::metadata() const { return impl_->metadata; }
 
-std::map<std::string, std::string> read_safetensors_metadata(const fs::path& path) {
+std::map<std::string, std::string> read_safetensors_metadata(const fs::path& path, InputKind kind) {
     // Only the header is read, so metadata stays readable when the tensor data after it is damaged.
     const std::string file = path.string();
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(file + ": cannot open (" + system_error(errno) + ")");
+    const InputFile in = open_input_file(path, kind);
+    if (in.size() < 8) throw Error(file + ": file too short for a safetensors header");
     unsigned char prefix[8];
-    if (!in.read(reinterpret_cast<char*>(prefix), 8)) throw Error(file + ": file too short for a safetensors header");
+    in.read_at(0, prefix, 8, file + ": safetensors header length");
     uint64_t length = 0;
     for (int i = 7; i >= 0; --i) length = (length << 8) | prefix[i];
-    if (length > kMaxHeaderBytes) throw Error(file + ": safetensors header length " + std::to_string(length) + " is too large");
+    if (length > input_size_limit(kind))
+        throw Error(file + ": safetensors header length " + std::to_string(length) + " is too large for a " +
+                    input_kind_name(kind) + " (the limit is " + size_in_words(input_size_limit(kind)) + ")");
+    if (length > in.size() - 8) throw Error(file + ": safetensors header is truncated");
     std::string text(static_cast<size_t>(length), '\0');
-    if (!in.read(text.data(), static_cast<std::streamsize>(length)))
-        throw Error(file + ": safetensors header is truncated");
+    in.read_at(8, text.data(), length, file + ": safetensors header");
     json header;
     try {
         header = json::parse(text);

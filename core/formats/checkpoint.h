@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/formats/input_file.h"
 #include "core/formats/tensor.h"
 
 namespace umt5 {
@@ -37,8 +38,9 @@ class Checkpoint {
 public:
     // Indexes the weights in `dir`; throws umt5::Error when no supported weight file exists or one is malformed.
     static Checkpoint open(const std::filesystem::path& dir);
-    // Indexes one weight file (.safetensors or .bin) directly.
-    static Checkpoint open_file(const std::filesystem::path& file);
+    // Indexes one weight file (.safetensors or .bin, or a shard index) directly. `kind` names the file in messages
+    // and bounds its safetensors JSON header (input_size_limit): InputKind::session for a conversation file.
+    static Checkpoint open_file(const std::filesystem::path& file, InputKind kind = InputKind::weights);
     // Indexes a safetensors file held in memory (the checks and errors of open_file, with `label` in place of
     // the file name). The Checkpoint keeps `bytes`. Meant for data that never was a file, and for fuzzing.
     static Checkpoint from_safetensors_bytes(std::string bytes, const std::string& label);
@@ -92,6 +94,8 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
                        const std::map<std::string, std::string>& metadata);
 // The "__metadata__" of a safetensors file. Reads the header only: tensor entries and data are not validated,
 // so the metadata of a file whose tensor data is truncated or damaged can still be recovered.
-std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path);
+// `kind` bounds the header as in Checkpoint::open_file; the default is the conversation file it is read from.
+std::map<std::string, std::string> read_safetensors_metadata(const std::filesystem::path& path,
+                                                             InputKind kind = InputKind::session);
 
 }  // namespace umt5

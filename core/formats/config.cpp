@@ -1,11 +1,11 @@
 #include "core/formats/config.h"
 
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/formats/error.h"
+#include "core/formats/input_file.h"
 
 namespace umt5 {
 
@@ -55,11 +55,20 @@ std::string read_string(const json& j, const char* key, const std::string& fallb
 }  // namespace
 
 ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path.string() + ": cannot open the model configuration");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return from_json(text.str(), path.string());
+    const std::string text = read_input_file(path, InputKind::config);
+    ModelConfig config = from_json(text, path.string());
+    // A model's file always states its dimensions (transformers writes every field); T5's defaults for them
+    // would only turn a missing key into a puzzling tensor shape mismatch later.
+    const json j = json::parse(text);
+    std::string missing;
+    int count = 0;
+    for (const char* key : {"vocab_size", "d_model", "d_kv", "d_ff", "num_heads", "num_layers"}) {
+        if (j.contains(key)) continue;
+        missing += std::string(count++ ? ", " : "") + "\"" + key + "\"";
+    }
+    if (count == 1) throw Error(path.string() + ": required field " + missing + " is missing");
+    if (count > 1) throw Error(path.string() + ": required fields " + missing + " are missing");
+    return config;
 }
 
 ModelConfig ModelConfig::from_json(const std::string& text, const std::string& origin) {

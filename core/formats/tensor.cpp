@@ -1,5 +1,7 @@
 #include "core/formats/tensor.h"
 
+#include "core/formats/mapped_file.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -192,20 +194,22 @@ void row_to_f32(const Tensor& matrix, int64_t row, float* out) {
     switch (matrix.dtype()) {
     case DType::F32:
         std::memcpy(out, matrix.data<float>() + row * n, static_cast<size_t>(n) * sizeof(float));
-        return;
+        break;
     case DType::BF16: {
         const uint16_t* src = matrix.data<uint16_t>() + row * n;
         for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
-        return;
+        break;
     }
     case DType::F16: {
         const uint16_t* src = matrix.data<uint16_t>() + row * n;
         for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(src[i]);
-        return;
+        break;
     }
     default:
         throw Error("row lookup in a " + dtype_name(matrix.dtype()) + " tensor (F32, F16 or BF16 expected)");
     }
+    // A memory-mapped table (Checkpoint::get_mapped) whose file was truncated meanwhile read zeros: refuse them.
+    if (matrix.is_shared_view()) check_mapped_read(matrix.raw());
 }
 
 }  // namespace umt5

@@ -1,13 +1,11 @@
 #include "core/formats/tokenizer.h"
 
 #include "core/formats/error.h"
+#include "core/formats/input_file.h"
 
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
-#include <system_error>
 
 namespace umt5 {
 
@@ -57,7 +55,70 @@ bool is_incomplete_sequence(const unsigned char* bytes, size_t count) {
     return true;
 }
 
+// A cursor over protobuf wire-format bytes; every read is bounds-checked.
+struct WireReader {
+    const unsigned char* p;
+    const unsigned char* end;
+
+    bool done() const { return p == end; }
+    bool varint(uint64_t& out) {
+        out = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p == end) return false;
+            const unsigned char byte = *p++;
+            out |= uint64_t{byte & 0x7fu} << shift;
+            if (!(byte & 0x80)) return true;
+        }
+        return false;
+    }
+    // Skips the value of a field of wire type `type`; for length-delimited ones, returns it in `body`.
+    bool value(uint64_t type, WireReader* body = nullptr) {
+        uint64_t n = 0;
+        switch (type) {
+        case 0: return varint(n);
+        case 1: n = 8; break;
+        case 5: n = 4; break;
+        case 2:
+            if (!varint(n)) return false;
+            break;
+        default: return false;  // groups (3, 4) are not in sentencepiece's schema; 6 and 7 do not exist
+        }
+        if (n > static_cast<uint64_t>(end - p)) return false;
+        if (body) *body = {p, p + n};
+        p += n;
+        return true;
+    }
+};
+
 }  // namespace
+
+void check_sentencepiece_model(const std::string& serialized, const std::string& origin) {
+    auto fail = [&](const std::string& reason) {
+        throw Error(origin + ": cannot load the sentencepiece model (" + reason + ")");
+    };
+    const auto* bytes = reinterpret_cast<const unsigned char*>(serialized.data());
+    WireReader model{bytes, bytes + serialized.size()};
+    size_t pieces = 0;
+    while (!model.done()) {
+        uint64_t key = 0;
+        if (!model.varint(key) || (key >> 3) == 0) fail("not a sentencepiece model file");
+        WireReader piece{nullptr, nullptr};
+        if (!model.value(key & 7, &piece)) fail("not a sentencepiece model file");
+        if (key != ((1u << 3) | 2)) continue;  // field 1 of ModelProto, length-delimited: one SentencePiece
+        if (++pieces > kMaxPieces) fail("more than " + std::to_string(kMaxPieces) + " pieces");
+        while (!piece.done()) {
+            uint64_t piece_key = 0;
+            WireReader text{nullptr, nullptr};
+            if (!piece.varint(piece_key) || (piece_key >> 3) == 0 || !piece.value(piece_key & 7, &text))
+                fail("not a sentencepiece model file");
+            const auto length = static_cast<size_t>(text.end - text.p);
+            if (piece_key == ((1u << 3) | 2) && length > kMaxPieceBytes)  // field 1: the piece's text
+                fail("piece " + std::to_string(pieces - 1) + " is " + std::to_string(length) +
+                     " bytes long; the limit is " + std::to_string(kMaxPieceBytes));
+        }
+    }
+    if (pieces == 0) fail("the model has no pieces");
+}
 
 size_t utf8_error_offset(const std::string& text) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
@@ -89,15 +150,11 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 Tokenizer Tokenizer::load(const std::filesystem::path& model_file) {
-    // Read the file ourselves: sentencepiece's own reader reports a directory by throwing from deep inside.
-    std::error_code error;
-    if (!std::filesystem::exists(model_file, error)) fail_load(model_file, "no such file");
-    if (std::filesystem::is_directory(model_file, error)) fail_load(model_file, "it is a directory");
-    std::ifstream in(model_file, std::ios::binary);
-    if (!in) fail_load(model_file, "the file cannot be opened");
-    const std::string serialized{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) fail_load(model_file, "the file cannot be read");
+    // Read the file ourselves: sentencepiece's own reader reports a directory by throwing from deep inside, and
+    // would block on a FIFO or read /dev/zero until memory runs out.
+    const std::string serialized = read_input_file(model_file, InputKind::tokenizer);
     if (serialized.empty()) fail_load(model_file, "the file is empty");
+    check_sentencepiece_model(serialized, model_file.string());
 
     Tokenizer tokenizer;
     tokenizer.impl_ = std::make_unique<Impl>();

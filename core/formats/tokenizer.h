@@ -1,12 +1,24 @@
 #pragma once
 // Tokenization through the sentencepiece library, and streaming detokenization that only ever emits complete
 // UTF-8 text.
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace umt5 {
+
+// Limits on spiece.model checked before sentencepiece parses it: a piece of 200,000 characters overflowed
+// sentencepiece's stack while loading (SIGSEGV) and long pieces take minutes to load; real models are far below
+// (umT5's longest piece is 16 bytes, its 256,300 pieces the most of any T5 model).
+constexpr size_t kMaxPieceBytes = 1024;
+constexpr size_t kMaxPieces = 4'000'000;  // ModelConfig's largest vocab_size
+
+// Walks the protobuf wire format of a serialized sentencepiece ModelProto and throws umt5::Error
+// "ORIGIN: cannot load the sentencepiece model (...)" when it is malformed or a piece or the piece count is
+// over the limits above. Tokenizer::load calls it; exposed for the fuzzers.
+void check_sentencepiece_model(const std::string& serialized, const std::string& origin);
 
 class Tokenizer {
 public:

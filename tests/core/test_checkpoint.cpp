@@ -379,7 +379,7 @@ void TestCheckpoint::hostileSafetensors_data() {
     row("header length past the end", safetensors_bytes("{}", "", 1000),
         "safetensors header length 1000 exceeds the file size (10 bytes; file truncated?)");
     row("absurd header length", safetensors_bytes("{}", "", int64_t(1) << 40),
-        "safetensors header length 1099511627776 is absurd (over 100 MB)");
+        "safetensors header length 1099511627776 is too large for a weight file (the limit is 16 MiB; not a safetensors file?)");
     row("corrupt json", safetensors_bytes(R"({"w": {"dtype": )", ""),
         "safetensors header is not valid JSON (parse error at byte 17)");
     row("invalid utf8", safetensors_bytes("{\"\xff\":1}", ""), "safetensors header is not valid JSON");

@@ -2,6 +2,11 @@
 // configurations, non-finite weights, vocabulary mismatches, missing or corrupt tokenizers, models too large for
 // memory, oversized and invalid prompts, weight files truncated while open, damaged session files, and the JSON
 // inputs the fuzzers broke (numbers too large for a double).
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -13,6 +18,7 @@
 
 #include "core/formats/checkpoint.h"
 #include "core/formats/config.h"
+#include "core/formats/input_file.h"
 #include "core/chat/conversation.h"
 #include "core/engine/model.h"
 #include "test_util.h"
@@ -64,11 +70,17 @@ private slots:
     void modelDirectory_data();
     void modelDirectory();
     void weightsTooLargeForMemory();
+    void specialFiles_data();
+    void specialFiles();
+    void inputSizeLimits_data();
+    void inputSizeLimits();
     void prompts_data();
     void prompts();
     void encoderLengthCap();
     void weightFileTruncatedAfterOpen();
     void loadedModelSurvivesFileChanges();
+    void weightFileTruncatedWhileGenerating_data();
+    void weightFileTruncatedWhileGenerating();
     void conversationFields_data();
     void conversationFields();
     void sessions_data();
@@ -219,7 +231,7 @@ void TestHostile::modelDirectory_data() {
     QTest::newRow("vocabulary larger than the weights")
         << "vocab-4096" << "DIR/model.safetensors: tensor shared.weight has shape [3072, 64], expected [4096, 64]";
     QTest::newRow("missing spiece.model")
-        << "no-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (no such file)";
+        << "no-spiece" << "DIR/spiece.model: cannot open the sentencepiece model (no such file)";
     QTest::newRow("empty spiece.model")
         << "empty-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (the file is empty)";
     QTest::newRow("corrupt spiece.model")
@@ -227,8 +239,9 @@ void TestHostile::modelDirectory_data() {
     QTest::newRow("truncated spiece.model")
         << "truncated-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (not a sentencepiece model file)";
     QTest::newRow("spiece.model is a directory")
-        << "dir-spiece" << "DIR/spiece.model: cannot load the sentencepiece model (it is a directory)";
-    QTest::newRow("missing config.json") << "no-config" << "DIR/config.json: cannot open the model configuration";
+        << "dir-spiece" << "DIR/spiece.model: the sentencepiece model is a directory, not a regular file";
+    QTest::newRow("missing config.json")
+        << "no-config" << "DIR/config.json: cannot open the model configuration (no such file)";
     QTest::newRow("truncated weights")
         << "truncated-weights"
         << "DIR/model.safetensors: safetensors header length 5944 exceeds the file size (5000 bytes; file truncated?)";
@@ -259,6 +272,125 @@ void TestHostile::modelDirectory() {
     std::string want = expected.toStdString();
     want.replace(want.find("DIR"), 3, dir.string());
     QCOMPARE(QString::fromStdString(error_of([&] { Model::load(dir); })), QString::fromStdString(want));
+}
+
+// Every model file (and, through read_input_file, sessions and transcripts) may be a FIFO, a symlink to
+// /dev/zero, a directory or a socket. Before open_input_file a FIFO blocked forever in open() and /dev/zero read
+// until memory ran out; now each is refused in one line naming the file. A symlink to a regular file is followed.
+void TestHostile::specialFiles_data() {
+    QTest::addColumn<QString>("file");  // in the model directory
+    QTest::addColumn<QString>("type");  // fifo, zero (symlink to /dev/zero), dir, socket, link (to a good copy)
+    QTest::addColumn<QString>("expected");  // FILE stands for the file's path
+    const char* files[][2] = {{"config.json", "model configuration"},
+                              {"spiece.model", "sentencepiece model"},
+                              {"model.safetensors", "weight file"},
+                              {"model.safetensors.index.json", "shard index"},
+                              {"shard.safetensors", "weight file"},
+                              {"pytorch_model.bin", "weight file"}};
+    for (const auto& [file, what] : files) {
+        const std::string w = what;
+        QTest::addRow("%s FIFO", file) << file << "fifo" << QString::fromStdString("FILE: the " + w + " is a named pipe (FIFO), not a regular file");
+        QTest::addRow("%s -> /dev/zero", file) << file << "zero" << QString::fromStdString("FILE: the " + w + " is a character device, not a regular file");
+        QTest::addRow("%s directory", file) << file << "dir" << QString::fromStdString("FILE: the " + w + " is a directory, not a regular file");
+        QTest::addRow("%s socket", file) << file << "socket" << QString::fromStdString("FILE: cannot open the " + w + " (it is a socket or a device without a driver, not a regular file)");
+        QTest::addRow("%s symlink to a copy", file) << file << "link" << "(no error)";
+    }
+}
+
+void TestHostile::specialFiles() {
+    QFETCH(QString, file);
+    QFETCH(QString, type);
+    QFETCH(QString, expected);
+    const std::string f = file.toStdString(), t = type.toStdString();
+    static int row = 0;  // short directory names: a socket's path must fit in 108 bytes
+    const fs::path dir = tiny_a_copy("s" + QString::number(row++));
+    const fs::path good = dir / "good";
+    fs::create_directory(good);
+    // The weight layouts other than model.safetensors: the index names one shard, or an archive.
+    if (f == "model.safetensors.index.json" || f == "shard.safetensors") {
+        fs::rename(dir / "model.safetensors", good / "shard.safetensors");
+        umt5test::write_file(good / "model.safetensors.index.json", [&] {
+            nlohmann::json index;
+            for (const std::string& name : Checkpoint::open_file(good / "shard.safetensors").names())
+                index["weight_map"][name] = "shard.safetensors";
+            return index.dump();
+        }());
+        fs::copy_file(good / (f == "shard.safetensors" ? "model.safetensors.index.json" : "shard.safetensors"),
+                      dir / (f == "shard.safetensors" ? "model.safetensors.index.json" : "shard.safetensors"));
+    } else if (f == "pytorch_model.bin") {
+        fs::remove(dir / "model.safetensors");
+        fs::copy_file(umt5test::data_dir() / "umt5-tiny-b" / "pytorch_model.bin", good / f);
+        fs::copy_file(umt5test::data_dir() / "umt5-tiny-b" / "config.json", dir / "config.json",
+                      fs::copy_options::overwrite_existing);
+        fs::copy_file(umt5test::data_dir() / "umt5-tiny-b" / "spiece.model", dir / "spiece.model",
+                      fs::copy_options::overwrite_existing);
+    } else {
+        fs::rename(dir / f, good / f);
+    }
+    const fs::path path = dir / f;
+    if (t == "fifo") QCOMPARE(::mkfifo(path.c_str(), 0600), 0);
+    if (t == "zero") fs::create_symlink("/dev/zero", path);
+    if (t == "dir") fs::create_directory(path);
+    if (t == "link") fs::create_symlink(good / f, path);
+    int listener = -1;
+    if (t == "socket") {
+        listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        QVERIFY(path.string().size() < sizeof(address.sun_path));
+        std::strcpy(address.sun_path, path.c_str());
+        QCOMPARE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+    }
+    std::string want = expected.toStdString();
+    if (want.find("FILE") != std::string::npos) want.replace(want.find("FILE"), 4, path.string());
+    const std::string error = error_of([&] { Model::load(dir); });
+    if (listener >= 0) ::close(listener);
+    QCOMPARE(QString::fromStdString(error), QString::fromStdString(want));
+}
+
+// Each kind's limit, tested with a sparse file one byte over it (no disk space used): refused before a byte is
+// read. Before, a 200 MB config.json took 3.8 GB to parse. Whole-file kinds are checked by read_input_file;
+// weights and sessions bound their JSON header, checked from the 8-byte length before allocating.
+void TestHostile::inputSizeLimits_data() {
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<QString>("expected");  // FILE stands for the file's path
+    QTest::newRow("config") << int(InputKind::config)
+                            << "FILE: the model configuration is too large (1048577 bytes; the limit is 1 MiB)";
+    QTest::newRow("tokenizer") << int(InputKind::tokenizer)
+                               << "FILE: the sentencepiece model is too large (67108865 bytes; the limit is 64 MiB)";
+    QTest::newRow("index") << int(InputKind::index)
+                           << "FILE: the shard index is too large (16777217 bytes; the limit is 16 MiB)";
+    QTest::newRow("transcript") << int(InputKind::transcript)
+                                << "FILE: the transcript is too large (33554433 bytes; the limit is 32 MiB)";
+    QTest::newRow("weights header") << int(InputKind::weights)
+                                    << "FILE: safetensors header length 16777217 is too large for a weight file (the "
+                                       "limit is 16 MiB; not a safetensors file?)";
+    QTest::newRow("session header") << int(InputKind::session)
+                                    << "FILE: safetensors header length 104857601 is too large for a conversation "
+                                       "file (the limit is 100 MiB; not a safetensors file?)";
+}
+
+void TestHostile::inputSizeLimits() {
+    QFETCH(int, kind);
+    QFETCH(QString, expected);
+    const InputKind k = static_cast<InputKind>(kind);
+    const fs::path path = fs::path(temp_.path().toStdString()) / ("limit-" + std::to_string(kind));
+    const uint64_t over = input_size_limit(k) + 1;
+    std::string want = expected.toStdString();
+    want.replace(want.find("FILE"), 4, path.string());
+    if (k == InputKind::weights || k == InputKind::session) {
+        std::string length(8, '\0');
+        for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((over >> (8 * i)) & 0xff);
+        umt5test::write_file(path, length);
+        fs::resize_file(path, 8 + over);
+        QCOMPARE(QString::fromStdString(error_of([&] { Checkpoint::open_file(path, k); })), QString::fromStdString(want));
+        return;
+    }
+    umt5test::write_file(path, "");
+    fs::resize_file(path, over);
+    QCOMPARE(QString::fromStdString(error_of([&] { read_input_file(path, k); })), QString::fromStdString(want));
+    fs::resize_file(path, over - 1);  // at the limit: read
+    QCOMPARE(read_input_file(path, k).size(), size_t(over - 1));
 }
 
 // A configuration whose weights would need about 3.7 TiB, next to tiny files: refused before allocating anything.
@@ -342,9 +474,7 @@ void TestHostile::weightFileTruncatedAfterOpen() {
 
 // A loaded model keeps its packed weights, and its embedding table mapped: replacing the weight file the way
 // downloads and editors do (write another file, rename it over) or deleting it changes nothing, because the
-// mapping keeps the old file. Truncating the file in place while the model is loaded is the one change that is
-// not survivable (SIGBUS on the next lookup of a row past the new end; see core/checkpoint.h), so it is not
-// tested here.
+// mapping keeps the old file. Truncating it in place is weightFileTruncatedWhileGenerating.
 void TestHostile::loadedModelSurvivesFileChanges() {
     const fs::path dir = tiny_a_copy("loaded-then-changed");
     const auto model = Model::load(dir);
@@ -360,6 +490,47 @@ void TestHostile::loadedModelSurvivesFileChanges() {
     const Tensor after = model->encode({5, 6, 7, 1}, ws);
     QCOMPARE(std::memcmp(before.raw(), after.raw(), before.nbytes()), 0);
     QCOMPARE(model->prompt_ids("Hello"), model_->prompt_ids("Hello"));
+}
+
+// The embedding table (and the int8 rescoring rows) stay memory-mapped while a model is loaded. Copying another
+// file over the weights (cp truncates first) while generating used to end the process with SIGBUS at the next
+// row lookup; now the lookup throws, naming the file and tensor, and so does every later one.
+void TestHostile::weightFileTruncatedWhileGenerating_data() {
+    QTest::addColumn<QString>("weights");  // the weight file of the model: tiny-a's safetensors or tiny-b's archive
+    QTest::addColumn<int>("precision");
+    QTest::newRow("safetensors, embedding") << "model.safetensors" << int(Precision::F32);
+    QTest::newRow("PyTorch archive, int8") << "pytorch_model.bin" << int(Precision::Int8);
+}
+
+void TestHostile::weightFileTruncatedWhileGenerating() {
+    QFETCH(QString, weights);
+    QFETCH(int, precision);
+    const fs::path dir = tiny_a_copy("truncated-while-generating-" + QString::number(precision));
+    if (weights == "pytorch_model.bin") {
+        fs::remove(dir / "model.safetensors");
+        for (const char* f : {"config.json", "spiece.model", "pytorch_model.bin"})
+            fs::copy_file(umt5test::data_dir() / "umt5-tiny-b" / f, dir / f, fs::copy_options::overwrite_existing);
+    }
+    const fs::path file = dir / weights.toStdString();
+    LoadOptions load;
+    load.precision = static_cast<Precision>(precision);
+    const auto model = Model::load(dir, load);
+    GenerationOptions options;
+    options.max_new_tokens = 6;
+    // The next step's first read of the file is the embedding row of the token just generated.
+    const std::string expected = file.string() + ": tensor shared.weight: the file was truncated or replaced in place while the model was using it; load "
+                                 "the model again";
+    int tokens = 0;
+    const std::string error = error_of([&] {
+        generate(*model, "Hello world", options, [&](const TokenEvent&) {
+            if (tokens++ == 0) fs::resize_file(file, 0);  // what `cp other.safetensors model.safetensors` does first
+            return true;
+        });
+    });
+    QCOMPARE(tokens, 1);
+    QCOMPARE(QString::fromStdString(error), QString::fromStdString(expected));
+    const std::string again = error_of([&] { generate(*model, "Hello world", options); });
+    QCOMPARE(QString::fromStdString(again), QString::fromStdString(expected));
 }
 
 // Found with the UBSan build of fuzz_session: nlohmann's get<int>() casts a float such as 1e300 to int (undefined
@@ -405,7 +576,9 @@ void TestHostile::sessions_data() {
     QTest::newRow("zero-filled") << "zeros" << false << "FILE: safetensors header is not valid JSON (byte 1)";
     QTest::newRow("header cut") << "cut-header" << false << "FILE: safetensors header is truncated";
     QTest::newRow("header length absurd")
-        << "garbage" << false << "FILE: safetensors header length 8247062282340889459 is too large";
+        << "garbage" << false
+        << "FILE: safetensors header length 8247062282340889459 is too large for a conversation file (the limit is "
+           "100 MiB)";
     QTest::newRow("header not JSON") << "header-byte" << false << "FILE: safetensors header is not valid JSON (byte 1)";
     QTest::newRow("transcript without turns")
         << "no-turns" << false << "FILE: damaged conversation (key 'turns' not found)";

@@ -137,6 +137,12 @@ def session_seeds(umt5):
     without = os.path.join(d, "without-cache.umt5session")
     subprocess.run([umt5, "generate", *common, "--prompt", "Bonjour", "--session", without,
                     "--session-without-cache"], check=True, stdout=subprocess.DEVNULL)
+    # The same session with one bit of its last tensor flipped: the checksum no longer matches, so the cache is
+    # dropped and the transcript kept.
+    with open(path, "rb") as f:
+        damaged = bytearray(f.read())
+    damaged[-1] ^= 0x10
+    put(d, "checksum-mismatch.umt5session", bytes(damaged))
     # The transcript JSON alone (what Conversation::from_json reads).
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/controller.h"
+#include "core/chat/limits.h"
 #include "core/formats/error.h"
 #include "core/chat/generation.h"
 #include "core/engine/model.h"
@@ -257,7 +258,7 @@ void TestController::stopMidGeneration() {
             controller.stop();
     });
     QSignalSpy finished(&controller, &Controller::generationFinished);
-    constexpr int kMax = 100000;
+    constexpr int kMax = static_cast<int>(umt5::kMaxDecoderTokens);  // the longest answer allowed
     QVERIFY(controller.submit(id, QStringLiteral("stop me"), greedy(kMax)));
     QVERIFY(finished.wait(kTimeoutMs));
     const QVariantMap stats = finished.at(0).at(1).toMap();
@@ -381,7 +382,7 @@ void TestController::deletingConversationStopsItsGeneration() {
     const QString id = controller.newConversation();
     connect(&controller, &Controller::tokenGenerated, this, [&] { controller.deleteConversation(id); },
             Qt::SingleShotConnection);
-    QVERIFY(controller.submit(id, QStringLiteral("doomed"), greedy(100000)));
+    QVERIFY(controller.submit(id, QStringLiteral("doomed"), greedy(static_cast<int>(umt5::kMaxDecoderTokens))));
     QTRY_VERIFY_WITH_TIMEOUT(!controller.isBusy(), kTimeoutMs);
     QCOMPARE(removed.count(), 1);
     QVERIFY(!controller.conversation(id));
@@ -397,8 +398,8 @@ void TestController::shutdownMidGeneration() {
     QVERIFY(loadAndWait(*controller, tinyDir()));
     QSignalSpy tokens(controller.get(), &Controller::tokenGenerated);
     const QString id = controller->newConversation();
-    QVERIFY(controller->submit(id, QStringLiteral("never ends"), greedy(100000)));
-    QVERIFY(controller->submit(controller->newConversation(), QStringLiteral("queued"), greedy(100000)));
+    QVERIFY(controller->submit(id, QStringLiteral("never ends"), greedy(static_cast<int>(umt5::kMaxDecoderTokens))));
+    QVERIFY(controller->submit(controller->newConversation(), QStringLiteral("queued"), greedy(static_cast<int>(umt5::kMaxDecoderTokens))));
     QVERIFY(tokens.wait(kTimeoutMs));
     QElapsedTimer timer;
     timer.start();

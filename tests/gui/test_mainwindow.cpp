@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "app/controller.h"
+#include "core/chat/limits.h"
 #include "test_util.h"
 #include "ui/conversation_list.h"
 #include "ui/main_window.h"
@@ -200,7 +201,8 @@ void TestMainWindow::switchingShowsOnlyTheVisibleConversation() {
     QVERIFY(loadModel(tinyDir()));
     QSignalSpy finished(controller_.get(), &Controller::generationFinished);
     studio::GenerationSettings settings = controller_->settings();
-    settings.maxNewTokens = 100000;  // the tiny model never stops by itself: this runs until Stop
+    // The tiny model never stops by itself: the longest answer allowed runs until Stop.
+    settings.maxNewTokens = static_cast<int>(umt5::kMaxDecoderTokens);
     controller_->setSettings(settings);
     const QString prompt = QStringLiteral("Привет, мир! Как дела?");
     QVERIFY(window_->submitPrompt(prompt));
