@@ -113,6 +113,8 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
         emit modelLoadFailed(dir, tr("Loading was cancelled."));
     } catch (const std::exception& e) {
         emit modelLoadFailed(dir, QString::fromUtf8(e.what()));
+    } catch (...) {
+        emit modelLoadFailed(dir, tr("An unknown internal error stopped loading."));
     }
 }
 
@@ -263,6 +265,10 @@ void Worker::generate(const GenerationRequest& request) {
             conversation->remove_last_turn();
     } catch (const std::exception& e) {
         emit failed(id, QString::fromUtf8(e.what()));
+        emit conversationSynced(snapshot(*conversation));
+        return;
+    } catch (...) {
+        emit failed(id, tr("An unknown internal error stopped the generation."));
         emit conversationSynced(snapshot(*conversation));
         return;
     }

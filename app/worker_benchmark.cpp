@@ -32,6 +32,8 @@ void Worker::runBenchmark(int id, const BenchmarkRequest& request) {
                                                      model_->config().eos_token_id));
     } catch (const std::exception& e) {
         emit benchmarkFailed(id, QString::fromUtf8(e.what()));
+    } catch (...) {
+        emit benchmarkFailed(id, tr("An unknown internal error stopped the benchmark."));
     }
 }
 
