@@ -71,6 +71,7 @@ Controller::Controller(const QString& dataDir, QObject* parent)
         if (!loadStops_.isEmpty())
             loadStops_.removeFirst();
         --loading_;
+        fallbackPending_ = false;
         modelInfo_ = info;
         rememberModel(info.value(QStringLiteral("dir")).toString());
         emit modelLoaded(info);
@@ -79,6 +80,17 @@ Controller::Controller(const QString& dataDir, QObject* parent)
         if (!loadStops_.isEmpty())
             loadStops_.removeFirst();
         --loading_;
+        // The model of the start failed (gone, damaged, or a precision this CPU refuses): open the embedded demo
+        // model in fp32 rather than leave the window without any model.
+        if (fallbackPending_ && loading_ == 0 && !hasModel()) {
+            fallbackPending_ = false;
+            const QString failedPrecision = settingsValue_.precision;
+            settingsValue_.precision = QStringLiteral("fp32");
+            emit startupFallback(tr("%1 could not be loaded in %2: %3. The demo model is loaded in fp32 instead.")
+                                     .arg(QDir::toNativeSeparators(dir), failedPrecision, message));
+            loadModel(fromPath(umt5::Model::default_model_dir()));
+            return;
+        }
         emit modelLoadFailed(dir, message);
     }, queued);
     connect(worker_, &Worker::restoreWarning, this, &Controller::restoreWarning, queued);
@@ -143,12 +155,24 @@ void Controller::readSettings() {
     settingsValue_.precision = s.value(QStringLiteral("precision"), d.precision).toString();
     if (settingsValue_.precision != QLatin1String("bf16") && settingsValue_.precision != QLatin1String("int8"))
         settingsValue_.precision = d.precision;
+    // A precision saved on another CPU (or before the cap was lowered) that this one cannot run: fp32 instead,
+    // and loadStartupModel() says so.
+    if (const PrecisionChoice choice = precisionChoice(settingsValue_.precision); !choice.runs) {
+        refusedPrecision_ = choice;
+        settingsValue_.precision = d.precision;
+    }
     settingsValue_.useCache = s.value(QStringLiteral("useCache"), d.useCache).toBool();
     settingsValue_.cacheBudgetMiB = s.value(QStringLiteral("cacheBudgetMiB"), d.cacheBudgetMiB).toInt();
     s.endGroup();
 }
 
-void Controller::setSettings(const GenerationSettings& value) {
+void Controller::setSettings(const GenerationSettings& requested) {
+    GenerationSettings value = requested;
+    // A precision this CPU cannot run is neither saved nor loaded: the current one stays.
+    if (const PrecisionChoice choice = precisionChoice(value.precision); !choice.runs) {
+        value.precision = settingsValue_.precision;
+        emit precisionRejected(choice.name, choice.reason);
+    }
     const bool budgetChanged = value.cacheBudgetMiB != settingsValue_.cacheBudgetMiB;
     const bool precisionChanged = value.precision != settingsValue_.precision;
     settingsValue_ = value;
@@ -209,6 +233,18 @@ void Controller::loadModel(const QString& dir) {
     ++loading_;
     emit modelLoadStarted(dir);
     emit requestLoad(dir, settingsValue_.threads, settingsValue_.precision, stop);
+}
+
+void Controller::loadStartupModel(const QString& dir) {
+    const QString demo = fromPath(umt5::Model::default_model_dir());
+    if (!refusedPrecision_.name.isEmpty()) {
+        emit startupFallback(tr("The saved precision %1 cannot run on this CPU: %2. %3 is used instead.")
+                                 .arg(refusedPrecision_.name, refusedPrecision_.reason, settingsValue_.precision));
+        refusedPrecision_ = {};
+    }
+    // Already the last resort: a failure to load the demo model in fp32 is reported as it is.
+    fallbackPending_ = !(QFileInfo(dir) == QFileInfo(demo) && settingsValue_.precision == QLatin1String("fp32"));
+    loadModel(dir);
 }
 
 void Controller::restoreConversations() { emit requestRestore(); }

@@ -19,6 +19,7 @@
 #include <deque>
 #include <memory>
 
+#include "app/precision_choices.h"
 #include "app/worker.h"
 
 namespace studio {
@@ -57,6 +58,9 @@ public:
     QStringList recentModels() const;
     // The model to open at start: the last one used if it still exists, else the embedded demo model.
     QString startupModel() const;
+    // Loads `dir` at start. If it fails while no model is loaded, the embedded demo model is loaded in fp32 instead
+    // (startupFallback says why), so the window never starts without a model.
+    void loadStartupModel(const QString& dir);
 
     // Reads the saved conversations (after the model queued before it, so their caches can be accepted).
     void restoreConversations();
@@ -84,6 +88,8 @@ public:
     double tokensPerSecond(const QString& id) const;
 
     GenerationSettings settings() const { return settingsValue_; }
+    // Saves and applies `settings`; a precision this CPU cannot run (precisionChoices()) is refused with
+    // precisionRejected, and the current one is kept.
     void setSettings(const GenerationSettings& settings);
 
     // Benchmarks of the KV cache (cache on versus off, core/benchmark.h) with the current sampling settings. They
@@ -128,6 +134,10 @@ signals:
     void generationFailed(const QString& id, const QString& message, const QString& prompt);
     void busyChanged(bool busy);
     void settingsChanged();
+    // setSettings() kept the current precision: `precision` cannot run on this CPU, for `reason`.
+    void precisionRejected(const QString& precision, const QString& reason);
+    // At start the saved model or precision could not be used; `message` says what was loaded instead and why.
+    void startupFallback(const QString& message);
     // See Worker::benchmarkStarted and the signals after it.
     void benchmarkStarted(int id);
     void benchmarkToken(int id, int mode, int run, int position, double ms, const QString& text);
@@ -192,6 +202,8 @@ private:
     QElapsedTimer runningTimer_;
     int runningTokens_ = 0;
     double lastTokensPerSecond_ = 0;
+    PrecisionChoice refusedPrecision_;  // the saved precision, when this CPU cannot run it (until start-up says so)
+    bool fallbackPending_ = false;      // loadStartupModel()'s load is running: on failure, the demo model in fp32
     QHash<int, StopFlag> benchmarkStops_;  // benchmarks queued or running, by id
     int lastBenchmarkId_ = 0;
 };

@@ -5,6 +5,8 @@ add_library(umt5appcore STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/controller.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/controller.h
   ${CMAKE_CURRENT_SOURCE_DIR}/controller_benchmark.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/precision_choices.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/precision_choices.h
   ${CMAKE_CURRENT_SOURCE_DIR}/worker.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/worker.h
   ${CMAKE_CURRENT_SOURCE_DIR}/worker_benchmark.cpp)

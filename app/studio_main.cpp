@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
 
     studio::Controller controller(dataDir);
     studio::MainWindow window(controller);
-    controller.loadModel(parser.isSet(modelOption) ? parser.value(modelOption) : controller.startupModel());
+    controller.loadStartupModel(parser.isSet(modelOption) ? parser.value(modelOption) : controller.startupModel());
     controller.restoreConversations();
 
     QStringList prompts = parser.values(promptOption);

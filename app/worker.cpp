@@ -116,6 +116,8 @@ void Worker::loadModel(const QString& dir, int threads, const QString& precision
         emit modelLoadFailed(dir, tr("Loading was cancelled."));
     } catch (const std::exception& e) {
         emit modelLoadFailed(dir, QString::fromStdString(umt5::error_text(e)));
+    } catch (...) {
+        emit modelLoadFailed(dir, tr("An unknown internal error stopped loading."));
     }
 }
 
@@ -311,6 +313,10 @@ void Worker::generate(const GenerationRequest& request) {
             conversation->remove_last_turn();
     } catch (const std::exception& e) {
         emit failed(id, QString::fromStdString(umt5::error_text(e)));
+        emit conversationSynced(snapshot(*conversation));
+        return;
+    } catch (...) {
+        emit failed(id, tr("An unknown internal error stopped the generation."));
         emit conversationSynced(snapshot(*conversation));
         return;
     }

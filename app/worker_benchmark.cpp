@@ -35,6 +35,8 @@ void Worker::runBenchmark(int id, const BenchmarkRequest& request) {
                                                      model_->config().eos_token_id));
     } catch (const std::exception& e) {
         emit benchmarkFailed(id, QString::fromStdString(umt5::error_text(e)));
+    } catch (...) {
+        emit benchmarkFailed(id, tr("An unknown internal error stopped the benchmark."));
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/engine/build_paths.h"
+#include "core/engine/precision_support.h"
 
 namespace umt5test {
 
@@ -44,3 +45,11 @@ inline ToolRun run_tool(const QStringList& args) {
 }
 
 }  // namespace umt5test
+
+// Skips the running test (with QSKIP, which prints why) when this CPU cannot run `precision`, e.g. bf16 with
+// oneDNN held to AVX2: the suite then tests what runs here, and says what it left out.
+#define UMT5_SKIP_UNLESS_RUNS(precision)                                                        \
+    do {                                                                                          \
+        const umt5::PrecisionSupport& umt5_support_ = umt5::precision_support(precision);         \
+        if (!umt5_support_.runs) QSKIP(qPrintable(QString::fromStdString(umt5_support_.reason))); \
+    } while (false)

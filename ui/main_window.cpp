@@ -349,6 +349,15 @@ void MainWindow::connectController() {
                            controller_.hasModel() ? tr("<p>%1 stays loaded.</p>").arg(controller_.modelName())
                                                   : QString()));
     });
+    connect(&controller_, &Controller::startupFallback, this, [this](const QString& message) {
+        statusBar()->showMessage(message, 15000);
+        showMessage(QMessageBox::Warning, tr("Model Replaced at Start"), message.toHtmlEscaped());
+    });
+    connect(&controller_, &Controller::precisionRejected, this, [this](const QString& precision, const QString& reason) {
+        showMessage(QMessageBox::Warning, tr("Precision Not Available"),
+                    tr("<p>%1 cannot run on this CPU: %2.</p><p>%3 stays in use.</p>")
+                        .arg(precision.toHtmlEscaped(), reason.toHtmlEscaped(), controller_.settings().precision));
+    });
     connect(&controller_, &Controller::restoreWarning, this,
             [this](const QString& message) { statusBar()->showMessage(message, 8000); });
     connect(&controller_, &Controller::conversationAdded, this, [this](const QString& id) {
@@ -577,6 +586,7 @@ void MainWindow::openModel() {
 
 void MainWindow::showSettings() {
     SettingsDialog dialog(controller_.settings(), this);
+    dialog.setPrecisionChoices(precisionChoices());
     if (dialog.exec() == QDialog::Accepted) {
         controller_.setSettings(dialog.settings());
         updateStatus();
@@ -721,19 +731,37 @@ void MainWindow::showAbout() {
            "<p>Runs Google's umT5 encoder-decoder models locally on the CPU, with a persistent KV cache.</p>"
            "<p>%2</p>"
            "<p>Built with Qt %3 (running %4), oneDNN %5.%6.%7, sentencepiece %8, libzip %9.</p>")
-            .arg(QStringLiteral(UMT5_VERSION), model, QStringLiteral(QT_VERSION_STR), QString::fromLatin1(qVersion()))
-            .arg(dnnl->major)
-            .arg(dnnl->minor)
-            .arg(dnnl->patch)
-            .arg(QStringLiteral(UMT5_SENTENCEPIECE_VERSION), QString::fromLatin1(zip_libzip_version())));
+                .arg(QStringLiteral(UMT5_VERSION), model, QStringLiteral(QT_VERSION_STR), QString::fromLatin1(qVersion()))
+                .arg(dnnl->major)
+                .arg(dnnl->minor)
+                .arg(dnnl->patch)
+                .arg(QStringLiteral(UMT5_SENTENCEPIECE_VERSION), QString::fromLatin1(zip_libzip_version())) +
+            precisionReport());
+}
+
+QString MainWindow::precisionReport() {
+    QString rows;
+    for (const PrecisionChoice& choice : precisionChoices())
+        rows += choice.runs ? tr("<tr><td><b>%1</b></td><td>runs</td><td>%2</td><td>%3</td></tr>")
+                                  .arg(choice.name, choice.isa.toHtmlEscaped(), choice.kernel.toHtmlEscaped())
+                            : tr("<tr><td><b>%1</b></td><td>no</td><td colspan=\"2\">%2</td></tr>")
+                                  .arg(choice.name, choice.reason.toHtmlEscaped());
+    return tr("<p>CPU: %1</p><table cellspacing=\"6\"><tr><th align=\"left\">precision</th>"
+              "<th align=\"left\">on this CPU</th><th align=\"left\">instruction set</th>"
+              "<th align=\"left\">kernel</th></tr>%2</table>")
+        .arg(cpuSummary().toHtmlEscaped(), rows);
 }
 
 void MainWindow::showError(const QString& title, const QString& message) {
+    showMessage(QMessageBox::Critical, title, message);
+}
+
+void MainWindow::showMessage(QMessageBox::Icon icon, const QString& title, const QString& message) {
     // Window-modal and non-blocking, so a failure never stalls the event loop (or a test).
-    auto* box = new QMessageBox(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
+    auto* box = new QMessageBox(icon, title, message, QMessageBox::Ok, this);
     box->setTextFormat(Qt::RichText);
     box->setAttribute(Qt::WA_DeleteOnClose);
-    box->setObjectName(QStringLiteral("errorBox"));
+    box->setObjectName(icon == QMessageBox::Critical ? QStringLiteral("errorBox") : QStringLiteral("warningBox"));
     box->open();
 }
 

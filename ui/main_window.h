@@ -2,6 +2,7 @@
 // The main window: conversation list | transcript + prompt box, with menus, toolbar and a status bar showing the
 // model, the speed and the cache state. It reads the Controller and asks it to act; it never touches the engine.
 #include <QMainWindow>
+#include <QMessageBox>
 #include <QVariantMap>
 
 #include "app/controller.h"
@@ -44,6 +45,8 @@ public:
     void openModel();
     void showSettings();
     void showAbout();
+    // This CPU and what each precision runs on here (the About box's last part), as HTML.
+    static QString precisionReport();
     void showUserGuide();
     // Tools › Benchmark: the KV-cache benchmark in its own window, prefilled from the prompt box.
     void showBenchmark();
@@ -77,6 +80,7 @@ private:
     void updateRecentMenu();
     void showError(const QString& title, const QString& message);
     void rememberCurrentConversation();
+    void showMessage(QMessageBox::Icon icon, const QString& title, const QString& message);
     void readGeometry();
     void writeGeometry();
 

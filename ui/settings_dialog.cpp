@@ -13,6 +13,7 @@
 #include <QPushButton>
 #include <QRegularExpressionValidator>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QThread>
 #include <QVBoxLayout>
 
@@ -76,6 +77,11 @@ SettingsDialog::SettingsDialog(const GenerationSettings& settings, QWidget* pare
     precision_->addItem(tr("int8 — a quarter of the memory, small quality loss"), QStringLiteral("int8"));
     precision_->setToolTip(tr("Weight precision of the linear layers; changing it reloads the model"));
     engineForm->addRow(tr("&Precision:"), precision_);
+    precisionNote_ = new QLabel(engine);
+    precisionNote_->setObjectName(QStringLiteral("precisionNote"));
+    precisionNote_->setWordWrap(true);
+    precisionNote_->setVisible(false);
+    engineForm->addRow(QString(), precisionNote_);
     useCache_ = new QCheckBox(tr("Keep the decoder &KV cache between turns"), engine);
     engineForm->addRow(QString(), useCache_);
     cacheBudget_ = new QSpinBox(engine);
@@ -112,6 +118,26 @@ void SettingsDialog::setSettings(const GenerationSettings& s) {
     useCache_->setChecked(s.useCache);
     cacheBudget_->setValue(s.cacheBudgetMiB);
     cacheBudget_->setEnabled(s.useCache);
+}
+
+void SettingsDialog::setPrecisionChoices(const QList<PrecisionChoice>& choices) {
+    auto* model = qobject_cast<QStandardItemModel*>(precision_->model());
+    QStringList notes;
+    for (const PrecisionChoice& choice : choices) {
+        const int index = precision_->findData(choice.name);
+        if (index < 0 || !model)
+            continue;
+        QStandardItem* item = model->item(index);
+        item->setEnabled(choice.runs);
+        item->setToolTip(choice.runs ? tr("Runs here on %1 (%2)").arg(choice.isa, choice.kernel) : choice.reason);
+        if (!choice.runs) {
+            notes << tr("%1 is not available: %2.").arg(choice.name, choice.reason);
+            if (precision_->currentIndex() == index)
+                precision_->setCurrentIndex(precision_->findData(QStringLiteral("fp32")));
+        }
+    }
+    precisionNote_->setText(notes.join(QLatin1Char('\n')));
+    precisionNote_->setVisible(!notes.isEmpty());
 }
 
 GenerationSettings SettingsDialog::settings() const {

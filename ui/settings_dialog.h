@@ -2,12 +2,14 @@
 // Generation and engine settings (stored in QSettings by the Controller).
 #include <QDialog>
 
+#include "app/precision_choices.h"
 #include "app/worker.h"
 
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QSpinBox;
+class QLabel;
 class QLineEdit;
 
 namespace studio {
@@ -18,6 +20,9 @@ public:
     explicit SettingsDialog(const GenerationSettings& settings, QWidget* parent = nullptr);
     GenerationSettings settings() const;
     void setSettings(const GenerationSettings& settings);
+    // Precisions this CPU cannot run are shown disabled, with the reason as their tooltip and below the list;
+    // if one of them is selected, fp32 is selected instead.
+    void setPrecisionChoices(const QList<PrecisionChoice>& choices);
 
 private:
     QSpinBox* maxNewTokens_;
@@ -29,6 +34,7 @@ private:
     QLineEdit* seed_;
     QSpinBox* threads_;
     QComboBox* precision_;
+    QLabel* precisionNote_;
     QCheckBox* useCache_;
     QSpinBox* cacheBudget_;
 };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/engine/linear.h"
+#include "core/engine/precision_support.h"
 #include "core/engine/runtime.h"
 
 namespace {
@@ -28,6 +29,11 @@ umt5::Tensor random_weight(int64_t out, int64_t in) {
 void BM_Linear(benchmark::State& state) {
     const int64_t out = state.range(0), in = state.range(1), rows = state.range(3);
     const auto precision = static_cast<umt5::Precision>(state.range(2));
+    // A precision this CPU cannot run (bf16 below AVX-512) is reported as skipped, with the reason.
+    if (const umt5::PrecisionSupport& support = umt5::precision_support(precision); !support.runs) {
+        state.SkipWithError(support.reason.c_str());
+        return;
+    }
     const umt5::Linear linear(random_weight(out, in), precision);
     std::vector<float> x(static_cast<size_t>(rows * in), 0.5f), y(static_cast<size_t>(rows * out));
     linear.forward(x.data(), rows, y.data());

@@ -12,6 +12,7 @@
 
 #include "core/engine/linear.h"
 #include "core/engine/ops.h"
+#include "test_util.h"
 
 using namespace umt5;
 
@@ -92,6 +93,12 @@ std::vector<double> reference(const std::vector<float>& x, const std::vector<flo
     return y;
 }
 
+void precision_rows() {
+    QTest::addColumn<Precision>("precision");
+    for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8})
+        QTest::newRow(precision_name(precision)) << precision;
+}
+
 }  // namespace
 
 class TestLinear : public QObject {
@@ -136,6 +143,7 @@ private slots:
         QFETCH(int, out);
         QFETCH(bool, accumulate);
         QFETCH(Activation, activation);
+        UMT5_SKIP_UNLESS_RUNS(precision);
         const std::vector<float> w = random_values(static_cast<size_t>(out * in), 1, 0.2f);
         const std::vector<float> x = random_values(static_cast<size_t>(rows * in), 2, 1.0f);
         const std::vector<float> residual = accumulate ? random_values(static_cast<size_t>(rows * out), 3, 1.0f)
@@ -156,13 +164,16 @@ private slots:
         QVERIFY2(worst <= tolerance, qPrintable(QString("worst relative error %1").arg(worst)));
     }
 
+    void movedLayersKeepTheirWeights_data() { precision_rows(); }
     void movedLayersKeepTheirWeights() {
         // The large bf16/int8 weights live in storage the Linear owns; moving the layer (as the model does when it
         // collects its blocks) must move that storage with it.
+        QFETCH(Precision, precision);
+        UMT5_SKIP_UNLESS_RUNS(precision);
         const int in = 128, out = 65536;
         const std::vector<float> w = random_values(static_cast<size_t>(out * in), 6, 0.2f);
         const std::vector<float> x = random_values(static_cast<size_t>(in), 7, 1.0f);
-        for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8}) {
+        {
             auto original = std::make_unique<Linear>(weight_tensor(w, out, in), precision);
             std::vector<float> before(static_cast<size_t>(out)), after(static_cast<size_t>(out));
             original->forward(x.data(), 1, before.data());
@@ -178,12 +189,15 @@ private slots:
         }
     }
 
+    void rowsAreIndependentOfTheBucket_data() { precision_rows(); }
     void rowsAreIndependentOfTheBucket() {
         // The same row gives the same outputs alone and inside a padded batch (decoder steps and prefixes agree).
+        QFETCH(Precision, precision);
+        UMT5_SKIP_UNLESS_RUNS(precision);
         const int in = 48, out = 40;
         const std::vector<float> w = random_values(static_cast<size_t>(out * in), 4, 0.2f);
         const std::vector<float> x = random_values(static_cast<size_t>(5 * in), 5, 1.0f);
-        for (const Precision precision : {Precision::F32, Precision::BF16, Precision::Int8}) {
+        {
             const Linear linear(weight_tensor(w, out, in), precision);
             std::vector<float> batch(static_cast<size_t>(5 * out)), single(static_cast<size_t>(out));
             linear.forward(x.data(), 5, batch.data());
@@ -195,6 +209,7 @@ private slots:
     }
 
     void quantizationRoundsToNearestEven() {
+        UMT5_SKIP_UNLESS_RUNS(Precision::Int8);
         // Activations landing exactly halfway between two integers after scaling round to the even one: with
         // largest |x| = 127 the scale is 1, so x = 2.5 -> 2 and 3.5 -> 4; a weight of 1 (scale 1/127) makes each
         // output read one quantized activation.

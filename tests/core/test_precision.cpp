@@ -101,6 +101,7 @@ private slots:
         QFETCH(double, maxMeanError);
         LoadOptions options;
         options.precision = parse_precision(precision.toStdString());
+        UMT5_SKIP_UNLESS_RUNS(options.precision);
         const auto model = Model::load(umt5test::demo_model_dir(), options);
         QVERIFY(model->identity() != exact_->identity());  // caches do not cross precisions
         const Quality q = measure(*model);
@@ -131,6 +132,7 @@ private slots:
         const auto exact = Model::load(path);
         LoadOptions options;
         options.precision = Precision::Int8;
+        UMT5_SKIP_UNLESS_RUNS(options.precision);
         const Quality q = measure(*exact, *Model::load(path, options));
         const double agreement = double(q.agreeing_positions) / q.positions;
         qInfo("int8 %s: %d/%zu greedy outputs identical to fp32; teacher-forced top-1 agreement %.4f (%d/%d "
