@@ -4,9 +4,9 @@
 // (get, get_f32), or memory-mapped read-only in the file's dtype (get_mapped). Reads are pread calls: a weight
 // file truncated or rewritten in place while a Checkpoint has it open makes get() throw, never SIGBUS.
 // get_mapped checks the tensor's bytes against the file's current size before mapping (and reads instead when
-// they are gone, so it throws the same error), but a mapping cannot be protected afterwards: a file truncated
-// in place by another program while a mapped tensor is in use makes the next access to a page past the new end
-// raise SIGBUS. The safetensors library and llama.cpp make the same trade; a file replaced by rename or
+// they are gone, so it throws the same error); afterwards the mapping is guarded (core/formats/mapped_file.h): a
+// file truncated in place while a mapped tensor is in use makes the next row_to_f32 of it throw instead of the
+// process dying with SIGBUS. A file replaced by rename or
 // deleted is safe (the mapping keeps the old one). Model::load maps only tables it reads a few rows of: the
 // embedding and, with int8, the output projection it rescores from. Supported layouts, probed in this order:
 //   model.safetensors
