@@ -110,11 +110,11 @@ private slots:
         const QString session = dir_.filePath("tiny.umt5session");
         const QString prompt = "Open the file";
         const QJsonObject whole = json_of(umt5test::run_tool(
-            {"generate", "--model", tiny, "--prompt", prompt, "--json", "--max-new-tokens", "10"}));
+            {"generate", "--model", tiny, "--prompt", prompt, "--json", "--max-new-tokens", "10", "--stop-repeats", "0"}));
         QCOMPARE(umt5test::run_tool({"generate", "--model", tiny, "--prompt", prompt, "--json", "--max-new-tokens",
                                      "4", "--session", session}).exit_code, 0);
         const umt5test::ToolRun more =
-            umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "6"});
+            umt5test::run_tool({"continue", "--session", session, "--json", "--max-new-tokens", "6", "--stop-repeats", "0"});
         QCOMPARE(more.exit_code, 0);
         QVERIFY2(more.err.isEmpty(), qPrintable(more.err));  // no "the saved cache belongs to model ..."
         const QJsonObject continued = json_of(more);

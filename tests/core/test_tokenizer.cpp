@@ -238,17 +238,19 @@ private slots:
 
     void loadErrors_data() {
         QTest::addColumn<QString>("kind");
-        QTest::addColumn<QString>("reason");
-        QTest::newRow("missing") << "missing" << "no such file";
-        QTest::newRow("directory") << "directory" << "it is a directory";
-        QTest::newRow("empty") << "empty" << "the file is empty";
-        QTest::newRow("garbage") << "garbage" << "not a sentencepiece model file";
-        QTest::newRow("json") << "json" << "not a sentencepiece model file";
-        QTest::newRow("truncated model") << "truncated" << "not a sentencepiece model file";
+        QTest::addColumn<QString>("message");  // after "FILE: "
+        // Files that are not there or not regular files are refused when opened, before sentencepiece sees them.
+        QTest::newRow("missing") << "missing" << "cannot open the sentencepiece model (no such file)";
+        QTest::newRow("directory") << "directory" << "the sentencepiece model is a directory, not a regular file";
+        QTest::newRow("empty") << "empty" << "cannot load the sentencepiece model (the file is empty)";
+        QTest::newRow("garbage") << "garbage" << "cannot load the sentencepiece model (not a sentencepiece model file)";
+        QTest::newRow("json") << "json" << "cannot load the sentencepiece model (not a sentencepiece model file)";
+        QTest::newRow("truncated model") << "truncated"
+                                         << "cannot load the sentencepiece model (not a sentencepiece model file)";
     }
     void loadErrors() {
         QFETCH(QString, kind);
-        QFETCH(QString, reason);
+        QFETCH(QString, message);
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
         std::filesystem::path file = std::filesystem::path(dir.path().toStdString()) / "spiece.model";
@@ -266,12 +268,8 @@ private slots:
             QVERIFY(bytes.size() > 1000);
             std::ofstream{file, std::ios::binary} << bytes.substr(0, bytes.size() / 2);
         }
-        const std::string message = error_of([&] { Tokenizer::load(file); });
-        const std::string prefix = file.string() + ": cannot load the sentencepiece model (";
-        QVERIFY2(message.rfind(prefix, 0) == 0, message.c_str());
-        QVERIFY2(message.back() == ')', message.c_str());
-        QVERIFY2(message.find('\n') == std::string::npos, message.c_str());
-        if (!reason.isEmpty()) QCOMPARE(message, prefix + reason.toStdString() + ")");
+        const std::string error = error_of([&] { Tokenizer::load(file); });
+        QCOMPARE(error, file.string() + ": " + message.toStdString());
     }
 
     void movedTokenizer() {
