@@ -12,9 +12,13 @@
 // How: the governor keeps a chosen count and, now and then, compares it with a neighbour (one thread fewer or
 // more) by running a few steps at each, interleaved: probe, chosen, probe, chosen, ... so a prefix that grows
 // (and step times with it) weighs on both alike. The medians decide; the probe must be `margin` faster to win.
-// While the choice holds, probes come half as often each time (down to one every `max_interval` steps); after a
-// switch, or when the chosen count's recent steps have become `rise` times slower than at the last comparison
-// (another program started), the next probe comes soon.
+// A probe step twice as slow, or twice as fast, as the chosen count's last steps decides at once: on this 2-core
+// machine under a heavy build load one step at 2 threads took 18 times as long as one at 1, so every further
+// probe step there costs many tokens. While the choice holds, comparisons come half as often each time (down to
+// one every `max_interval` steps), and never so often that the probe steps a comparison lost cost more than
+// `budget` of the steps until the next. After a switch, or when the chosen count's recent steps have become
+// `rise` times slower than at the last comparison (another program started; then it tries fewer threads), the
+// next comparison comes soon.
 #include <vector>
 
 namespace umt5 {
@@ -28,6 +32,9 @@ public:
         int min_interval = 16;       // steps between comparisons after a switch
         int max_interval = 128;      // ... doubling up to this while the choice holds
         double rise = 1.5;           // compare at once when the chosen count's last 3 steps are this much slower
+        double decisive = 2.0;       // a probe step this much slower or faster than the chosen count's decides
+        double budget = 0.03;        // the most a lost comparison may cost, as a fraction of the steps until the next
+        int longest_interval = 4096;  // ... but at least one comparison in this many steps
     };
 
     // Counts from 1 to max_threads (at least 1); it starts at max_threads, the choice for an idle machine.
@@ -45,7 +52,7 @@ public:
 
 private:
     void start_comparison(bool prefer_fewer);
-    void decide();
+    void decide(double probe, double chosen);
 
     Settings settings_;
     int max_;
@@ -57,6 +64,7 @@ private:
     int steps_until_compare_;
     int interval_;
     double reference_ = 0;       // chosen_'s median step at the last comparison (0: none yet)
+    double before_ = 0;          // chosen_'s median step just before the running comparison (0: none)
     std::vector<double> recent_;  // chosen_'s last steps outside comparisons (at most 3)
     std::vector<double> probe_times_, chosen_times_;
 };

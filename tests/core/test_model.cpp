@@ -2,11 +2,14 @@
 // implementation that agrees with Hugging Face's cached generation), in fp32 to 1e-4.
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/formats/checkpoint.h"
 #include "core/chat/generation.h"
 #include "core/engine/model.h"
+#include "core/engine/runtime.h"
 #include "test_util.h"
 
 using namespace umt5;
@@ -124,6 +127,49 @@ private slots:
             QVERIFY2(diff < kTolerance, qPrintable(QString("position %1: max |diff| %2").arg(t).arg(diff)));
         }
         QCOMPARE(cache.length(), decoder_ids.dim(1));
+    }
+
+    // The automatic thread setting changes the count between decoder steps, so no result may depend on it: the
+    // encoder output and every step's logits must be the same bits with 1 and 2 threads.
+    void logitsDoNotDependOnThreadCount_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("precision");
+        QTest::newRow("tiny-a fp32") << "tiny-a" << "fp32";
+        QTest::newRow("demo fp32") << "demo" << "fp32";
+        QTest::newRow("demo int8") << "demo" << "int8";
+    }
+    void logitsDoNotDependOnThreadCount() {
+        QFETCH(QString, model);
+        QFETCH(QString, precision);
+        LoadOptions options;
+        options.precision = parse_precision(precision.toStdString());
+        const auto loaded =
+            Model::load(model == "demo" ? Model::default_model_dir() : umt5test::tiny_a_dir(), options);
+        const std::vector<int> prompt = loaded->prompt_ids("translate English to German: The disk is full.");
+        auto run = [&](int threads) {
+            set_num_threads(threads);
+            Workspace ws;
+            const Tensor encoded = loaded->encode(prompt, ws);
+            std::vector<float> out(encoded.data<float>(), encoded.data<float>() + encoded.numel());
+            KVCache cache = loaded->make_cache();
+            loaded->start_decoding(encoded, cache, ws);
+            const int64_t vocab = loaded->vocab_size();
+            std::vector<float> logits(static_cast<size_t>(vocab));
+            int id = static_cast<int>(loaded->config().decoder_start_token_id);
+            for (int step = 0; step < 12; ++step) {
+                loaded->decode({id}, cache, ws, logits.data());
+                out.insert(out.end(), logits.begin(), logits.end());
+                id = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            }
+            return out;
+        };
+        const std::vector<float> one = run(1);
+        const std::vector<float> two = run(2);
+        set_num_threads(0);
+        QCOMPARE(one.size(), two.size());
+        QVERIFY2(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0,
+                 qPrintable(QString("max |diff| %1")
+                                .arg(max_abs_diff(one.data(), two.data(), static_cast<int64_t>(one.size())))));
     }
 
     void greedyIdsMatchReference_data() {

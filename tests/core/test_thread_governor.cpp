@@ -107,6 +107,26 @@ private slots:
         QCOMPARE(governor.chosen(), 2);
     }
 
+    void decisiveStepEndsTheComparison() {
+        // One busy process: the first probe step at 1 thread is 2.9x faster than the 2-thread steps before it,
+        // so the governor switches without running more steps at 2.
+        ThreadGovernor governor(2);
+        const Trace trace = run(governor, busy_two_cores, 3);
+        QCOMPARE(trace.threads, (std::vector<int>{2, 2, 1}));
+        QCOMPARE(governor.chosen(), 1);
+        QVERIFY(!governor.comparing());
+    }
+
+    void costlyProbesComeRarely() {
+        // Under a heavy load a step at 2 threads took 18x one at 1: each lost probe step costs 17 steps, so the
+        // comparisons are spaced to keep that within the 3 % budget (one probe step in about 567).
+        ThreadGovernor governor(2);
+        const Trace trace = run(governor, [](int, int threads) { return threads == 1 ? 1.0 : 18.0; }, 3000);
+        QCOMPARE(governor.chosen(), 1);
+        QVERIFY2(trace.steps_at(2) <= 2 + 3000 * 3 / (100 * 17) + 2,
+                 qPrintable(QString("%1 steps at 2 threads").arg(trace.steps_at(2))));
+    }
+
     void followsLoadThatComesAndGoes() {
         // Idle, then another program takes the second core at step 300, and leaves at step 700.
         const Machine machine = [](int step, int threads) {
