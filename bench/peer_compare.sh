@@ -51,25 +51,8 @@ elif [ ! -x "$PEER_DRIVER" ]; then
 fi
 mkdir -p "$(dirname "$RESULTS")"
 
-busy_pct() {
-    local a b
-    read -r -a a < <(grep '^cpu ' /proc/stat)
-    sleep 2
-    read -r -a b < <(grep '^cpu ' /proc/stat)
-    local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-    echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
-}
-quiet_moment() {
-    local waited=0 busy
-    busy=$(busy_pct)
-    while [ "$busy" -ge "$IDLE_PCT" ] && [ "$waited" -lt "$MAX_WAIT" ]; do
-        sleep 8
-        waited=$(( waited + 10 ))
-        busy=$(busy_pct)
-    done
-    echo "$busy"
-}
+# busy_pct, quiet_moment
+source "$HERE/load_gate.sh"
 
 umt5_env=()
 [ -n "$ISA" ] && umt5_env=(env ONEDNN_MAX_CPU_ISA="$ISA")
@@ -78,14 +61,15 @@ umt5_env=()
 ids=$("${umt5_env[@]}" "$UMT5" generate --model "$SMALL" --max-new-tokens 1 --json --prompt "$PROMPT" |
       python3 -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["prompt_ids"])))')
 
-record() {  # engine precision tokens busy json
+record() {  # engine precision tokens context_json isa json
     python3 -c 'import json,sys
-engine, precision, tokens, busy, isa, line = sys.argv[1:7]
+engine, precision, tokens, context, isa, line = sys.argv[1:7]
 r = json.loads(line)
 stats = r.get("stats", r)
-print(json.dumps({"engine": engine, "precision": precision, "new_tokens": int(tokens), "busy_pct_before": int(busy),
-                  "isa_cap": isa or "native", "tokens_per_s": stats["tokens_per_s"], "decode_ms": stats["decode_ms"],
-                  "ids": r.get("output_ids", r.get("ids"))}))' "$@" >> "$RESULTS"
+row = {"engine": engine, "precision": precision, "new_tokens": int(tokens), "isa_cap": isa or "native",
+       "tokens_per_s": stats["tokens_per_s"], "decode_ms": stats["decode_ms"], "ids": r.get("output_ids", r.get("ids"))}
+row.update(json.loads(context))
+print(json.dumps(row))' "$@" >> "$RESULTS"
 }
 
 for pair in $PEER_MODELS; do
@@ -93,18 +77,18 @@ for pair in $PEER_MODELS; do
     peer_model=${pair#*=}
     for tokens in $TOKENS; do
         for ((i = 0; i < REPEAT; i++)); do
-            busy=$(quiet_moment)
+            context=$(quiet_moment)
             out=$("${umt5_env[@]}" "$UMT5" generate --model "$SMALL" --precision "$precision" --threads "$THREADS" \
                   --max-new-tokens "$tokens" --json --prompt "$PROMPT")
-            record umt5 "$precision" "$tokens" "$busy" "$ISA" "$out"
+            record umt5 "$precision" "$tokens" "$context" "$ISA" "$out"
             if [ -n "$PEER_DRIVER" ]; then
                 if [ ! -f "$peer_model" ]; then
                     echo "peer_compare.sh: no $peer_model: skipping the $PEER_NAME side of $precision" >&2
                     continue
                 fi
-                busy=$(quiet_moment)
+                context=$(quiet_moment)
                 out=$("$PEER_DRIVER" "$peer_model" "$THREADS" "$tokens" "$ids")
-                record "$PEER_NAME" "$precision" "$tokens" "$busy" "" "$out"
+                record "$PEER_NAME" "$precision" "$tokens" "$context" "" "$out"
             fi
         done
     done
