@@ -40,32 +40,56 @@ std::string model_name() {
     return name.empty() ? "unknown x86-64 CPU" : name;
 }
 
-// __builtin_cpu_supports also checks that the OS saves the AVX / AVX-512 registers (XGETBV), which cpuid alone
-// does not tell.
+struct CpuidRegisters {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+CpuidRegisters cpuid(unsigned int leaf, unsigned int subleaf) {
+    CpuidRegisters r;
+    if (__get_cpuid_max(leaf & 0x80000000u, nullptr) < leaf) return r;
+    __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
+    return r;
+}
+
+bool has(unsigned int reg, int bit) { return (reg >> bit) & 1u; }
+
+// Features read from cpuid and XCR0 directly rather than __builtin_cpu_supports, whose feature names differ
+// between compilers (clang 14, used by the fuzz build, knows neither "avxvnni" nor "amx-tile"). A feature
+// counts only when the OS also saves its registers (XCR0): AVX needs the YMM state, AVX-512 the opmask and ZMM
+// states, AMX the tile states.
 CpuInfo read_cpu() {
-    __builtin_cpu_init();
     CpuInfo info;
     info.model = model_name();
     struct Feature {
         bool present;
         const char* name;
     };
-    const bool sse41 = __builtin_cpu_supports("sse4.1");
-    const bool avx = __builtin_cpu_supports("avx");
-    const bool avx2 = __builtin_cpu_supports("avx2");
-    const bool fma = __builtin_cpu_supports("fma");
-    const bool avx_vnni = __builtin_cpu_supports("avxvnni");
-    const bool avx512f = __builtin_cpu_supports("avx512f");
-    const bool avx512bw = __builtin_cpu_supports("avx512bw");
-    const bool avx512vl = __builtin_cpu_supports("avx512vl");
-    const bool avx512dq = __builtin_cpu_supports("avx512dq");
-    const bool avx512vnni = __builtin_cpu_supports("avx512vnni");
-    const bool avx512bf16 = __builtin_cpu_supports("avx512bf16");
-    const bool amx = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
-                     __builtin_cpu_supports("amx-bf16");
-    // F16C is not among GCC 12's names: cpuid leaf 1, ECX bit 29.
-    unsigned int a = 0, b = 0, c = 0, d = 0;
-    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && avx;
+    const CpuidRegisters leaf1 = cpuid(1, 0);
+    const CpuidRegisters leaf7 = cpuid(7, 0);
+    const CpuidRegisters leaf7_1 = leaf7.eax >= 1 ? cpuid(7, 1) : CpuidRegisters{};
+    unsigned long long xcr0 = 0;
+    if (has(leaf1.ecx, 27)) {  // OSXSAVE: XGETBV is usable
+        unsigned int low = 0, high = 0;
+        __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+        xcr0 = (static_cast<unsigned long long>(high) << 32) | low;
+    }
+    const bool os_ymm = (xcr0 & 0x6) == 0x6;
+    const bool os_zmm = os_ymm && (xcr0 & 0xE0) == 0xE0;
+    const bool os_tiles = (xcr0 & 0x60000) == 0x60000;
+
+    const bool sse41 = has(leaf1.ecx, 19);
+    const bool avx = os_ymm && has(leaf1.ecx, 28);
+    const bool avx2 = avx && has(leaf7.ebx, 5);
+    const bool fma = avx && has(leaf1.ecx, 12);
+    const bool f16c = avx && has(leaf1.ecx, 29);
+    const bool avx_vnni = avx2 && has(leaf7_1.eax, 4);
+    const bool avx512f = os_zmm && has(leaf7.ebx, 16);
+    const bool avx512dq = avx512f && has(leaf7.ebx, 17);
+    const bool avx512bw = avx512f && has(leaf7.ebx, 30);
+    const bool avx512vl = avx512f && has(leaf7.ebx, 31);
+    const bool avx512vnni = avx512f && has(leaf7.ecx, 11);
+    const bool avx512bf16 = avx512f && has(leaf7_1.eax, 5);
+    const bool amx = os_tiles && has(leaf7.edx, 24) && has(leaf7.edx, 25) && has(leaf7.edx, 22);
     for (const Feature& f : {Feature{sse41, "SSE4.1"}, {avx, "AVX"}, {avx2, "AVX2"}, {fma, "FMA"}, {f16c, "F16C"},
                              {avx_vnni, "AVX-VNNI"}, {avx512f, "AVX512F"}, {avx512dq, "AVX512DQ"},
                              {avx512bw, "AVX512BW"}, {avx512vl, "AVX512VL"}, {avx512vnni, "AVX512-VNNI"},
